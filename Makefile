@@ -1,0 +1,34 @@
+# Kairoscope. Bare `make` lists the targets.
+GO      ?= go
+BIN     ?= bin
+PYTHON  ?= /usr/bin/python3
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/kairoscope (pure Go, no CUDA)
+	$(GO) build -o $(BIN)/kairoscope ./cmd/kairoscope
+
+.PHONY: run
+run: ## run the service on its embedded default data
+	$(GO) run ./cmd/kairoscope serve
+
+.PHONY: test
+test: ## vet and run every test (CPU; the emulator stands in for the GPU)
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+.PHONY: deps-golden
+deps-golden: ## install Debian's reference libraries used by the golden generators
+	@$(PYTHON) -c 'import torch, sklearn, scipy, statsmodels' 2>/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-sklearn python3-scipy python3-statsmodels)
+
+.PHONY: golden
+golden: deps-golden ## regenerate the golden test values from the reference libraries
+	$(PYTHON) engine/metrics/testdata/gen_golden.py
+	$(PYTHON) engine/calib/testdata/gen_golden.py
+	$(PYTHON) engine/ops/testdata/gen_golden.py

@@ -1,0 +1,140 @@
+package schema
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+)
+
+// Message types of the training hub (/ws).
+const (
+	TypeDatasetReady     = "dataset_ready"
+	TypeTrainingStart    = "training_start"
+	TypeEpochMetrics     = "epoch_metrics"
+	TypeFoldComplete     = "fold_complete"
+	TypeTrainingComplete = "training_complete"
+	TypeTrainingError    = "training_error"
+	TypePredictionDelta  = "prediction_delta"
+)
+
+// Float is a metric value. NaN and ±Inf (an AUC with one class, a p-value of
+// a degenerate regression) have no JSON form, so they travel as null; every
+// client of the seed already handles a missing number.
+type Float float64
+
+// MarshalJSON writes the shortest decimal that round-trips, or null.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number, or null as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// DatasetReady is sent when the dataset has been prepared.
+type DatasetReady struct {
+	Type       string `json:"type"`
+	Size       int    `json:"size"`        // modelling samples (rows with features and a target)
+	MinSamples int    `json:"min_samples"` // fewer samples than this is an error
+	Dataset    string `json:"dataset,omitempty"`
+	Rows       int    `json:"rows,omitempty"` // rows of the source file
+}
+
+// TrainingStart is sent when training begins.
+type TrainingStart struct {
+	Type           string `json:"type"`
+	UseCV          bool   `json:"use_cv"`
+	TotalFolds     int    `json:"total_folds"`
+	TotalEpochs    int    `json:"total_epochs"`
+	Device         string `json:"device,omitempty"`
+	FallbackReason string `json:"fallback_reason,omitempty"`
+}
+
+// Metrics are the numbers of one epoch, or a fold's final numbers in
+// summary.json, under the seed's key names.
+type Metrics struct {
+	TrainLoss         Float `json:"train_loss"`
+	TrainNLL          Float `json:"train_nll"`
+	TrainBCE          Float `json:"train_bce"`
+	TrainBrier        Float `json:"train_brier"`
+	ValLoss           Float `json:"val_loss"`
+	ValNLL            Float `json:"val_nll"`
+	ValBCE            Float `json:"val_bce"`
+	ValBrier          Float `json:"val_brier"`
+	ValAUC            Float `json:"val_auc"`
+	DirAcc            Float `json:"DirAcc"`
+	ECE               Float `json:"ECE"`
+	MZIntercept       Float `json:"MZ_intercept"`
+	MZSlope           Float `json:"MZ_slope"`
+	MZFp              Float `json:"MZ_F_p"`
+	PITKSp            Float `json:"PIT_KS_p"`
+	ConformalCoverage Float `json:"conformal_coverage"`
+	ConformalWidth    Float `json:"conformal_width"`
+}
+
+// EpochMetrics is sent at the end of each epoch. FoldID and Epoch are
+// 0-indexed; ElapsedSeconds counts from training start.
+type EpochMetrics struct {
+	Type   string `json:"type"`
+	FoldID int    `json:"fold_id"`
+	Epoch  int    `json:"epoch"`
+	Metrics
+	ElapsedSeconds Float `json:"elapsed_seconds"`
+}
+
+// FoldComplete is sent when a fold has been trained, calibrated and scored.
+// The warnings are null when there is nothing to say.
+type FoldComplete struct {
+	Type               string  `json:"type"`
+	FoldID             int     `json:"fold_id"`
+	PredictionsPath    string  `json:"predictions_path"`
+	CalibrationMethod  string  `json:"calibration_method"`
+	CalibrationWarning *string `json:"calibration_warning"`
+	CoverageWarning    *string `json:"coverage_warning"`
+}
+
+// TrainingComplete is sent when every fold has completed.
+type TrainingComplete struct {
+	Type           string `json:"type"`
+	FoldsCompleted int    `json:"folds_completed"`
+	SummaryPath    string `json:"summary_path"`
+}
+
+// TrainingError is sent when training stops on an error.
+type TrainingError struct {
+	Type  string `json:"type"`
+	Error string `json:"error"`
+}
+
+// PredictionDelta carries a fold's scored predictions after an epoch.
+type PredictionDelta struct {
+	Type        string       `json:"type"`
+	FoldID      int          `json:"fold_id"`
+	Epoch       int          `json:"epoch"`
+	Predictions []Prediction `json:"predictions"`
+}
+
+// Prediction is one row of a PredictionDelta.
+type Prediction struct {
+	Timestamp  string `json:"timestamp"` // RFC 3339, UTC midnight of the target day
+	Mu         Float  `json:"mu"`
+	Sigma      Float  `json:"sigma"`
+	PUpRaw     Float  `json:"p_up_raw"`
+	PUpCal     Float  `json:"p_up_cal"`
+	ConformalP Float  `json:"conformal_p"`
+	PITZ       Float  `json:"pit_z"`
+}
