@@ -2,4 +2,44 @@
 // dense+bias+activation layer and the fused Gaussian-NLL + BCE loss, each
 // with its gradient ops beside it. Every op maps to one GEMM or one kernel, so
 // a device implementation can sit next to its CPU Do.
+//
+// # Graph API
+//
+// Dense (and DenseNoInputGrad for a first layer fed with data) adds one
+// DenseOp node; ProbLoss adds one ProbLossOp node. gorgonia.Grad then builds
+// the backward pass from this package's gradient ops only:
+//
+//	op              operands → result                        device launch
+//	DenseOp         x [N,in], w [in,out], b [out] → [N,out]  GEMM + bias/act epilogue
+//	ActGradOp       dy [N,C], y [N,C] → [N,C]                elementwise
+//	MatMulOp        a, b → op(a)·op(b) (TransA / TransB)     GEMM
+//	ColSumOp        [N,C] → [C]                              column reduction
+//	ProbLossOp      out [N,3], r [N], wt [N] → scalar        reduction
+//	ProbLossGradOp  out [N,3], r [N], wt [N], g → [N,3]      reduction + elementwise
+//
+// A device executor recognises them with the Op interface (Kind) or a type
+// switch on the exported op types, and reads their parameters through
+// accessors (Activation, InputGrad, TransA, TransB, BCEWeight). Every op hashes
+// all of its parameters: Gorgonia merges nodes with equal op hashes and equal
+// children.
+//
+// # Plain kernels
+//
+// DenseForward, Softplus, Sigmoid and RowLoss are the same numerics without a
+// graph, for evaluation code; they allocate nothing.
+//
+// # Performance notes
+//
+// GEMMs go through gonum's blas32/blas64 packages (not Gorgonia's BLAS
+// setting), so blas32.Use / blas64.Use swap in another implementation
+// (OpenBLAS through gonum's netlib) for these ops. Each Do allocates only its
+// result. Gorgonia's TapeMachine clears its registers on Reset and so never
+// hands these ops a preallocated result: UsePreallocDo is implemented for
+// callers that drive the ops themselves, but the VM does not reach it.
+//
+// # Imports
+//
+// Only Gorgonia, gorgonia.org/tensor, github.com/chewxy/hm and gonum's BLAS.
+// It must not import gorgonia.org/cu, the cuda/ tree, or any other engine
+// package: the model and the device executor depend on it, not the reverse.
 package ops
