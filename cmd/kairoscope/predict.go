@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/kairoscope/kairoscope/engine"
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+func runPredict(ctx context.Context, e *env, args []string) error {
+	cfg := engine.Defaults()
+	cfg.Epochs = 60
+	cfg.Patience = 8
+	fs := newFlags(e, "predict", "--data FILE [--horizon 30]")
+	mf := addModelFlags(fs, &cfg)
+	horizon := fs.Int("horizon", 30, "days to forecast")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	s, err := mf.apply(&cfg)
+	if err != nil {
+		return err
+	}
+	e.log.Info().Str("data", mf.data).Int("rows", s.Len()).Int("horizon", *horizon).Msg("forecasting")
+	pts, err := engine.Forecast(ctx, s, cfg, *horizon, func(step, total int) {
+		e.log.Debug().Int("step", step).Int("total_step", total).Msg("epoch")
+	})
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(schema.ForecastPayload(payload(pts, s.Counts)), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", out)
+	return err
+}
+
+// payload turns forecast points into the /ws/predict output objects.
+func payload(pts []engine.Point, counts bool) []schema.ForecastItem {
+	items := make([]schema.ForecastItem, len(pts))
+	for i, p := range pts {
+		items[i] = schema.ForecastItem{
+			Date: p.Date.Format("2006-01-02"), PredictedAffluence: number(p.Value, counts),
+			ConfLow: number(p.Low, counts), ConfHigh: number(p.High, counts), ConfidenceScore: p.Confidence,
+			PUp: schema.Float(p.PUp), Mu: schema.Float(p.Mu), Sigma: schema.Float(p.Sigma),
+		}
+	}
+	return items
+}
+
+// number keeps counts as JSON integers.
+func number(v float64, counts bool) json.Number {
+	if counts {
+		return json.Number(fmt.Sprintf("%d", int64(v)))
+	}
+	return json.Number(fmt.Sprintf("%.6g", v))
+}
+
+func runBacktest(ctx context.Context, e *env, args []string) error {
+	cfg := engine.Defaults()
+	cfg.Epochs = 60
+	cfg.Patience = 8
+	fs := newFlags(e, "backtest", "--data FILE [--horizon 30] [--first 180] [--step 30]")
+	mf := addModelFlags(fs, &cfg)
+	horizon := fs.Int("horizon", 30, "days forecast from each origin")
+	first := fs.Int("first", 180, "the first origin is this many rows before the end")
+	step := fs.Int("step", 30, "rows between origins")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	s, err := mf.apply(&cfg)
+	if err != nil {
+		return err
+	}
+	bt, err := engine.RunBacktest(ctx, s, cfg, *horizon, *first, *step, func(k, of int) {
+		e.log.Info().Int("origin", k+1).Int("of", of).Msg("backtest")
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(bt)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "horizon\tsCRPS\tcoverage\tnaive sCRPS\tnaive coverage\t")
+	for _, h := range bt.Horizons {
+		fmt.Fprintf(tw, "%d\t%.3f\t%.2f\t%.3f\t%.2f\t\n", h.Horizon, h.SCRPS, h.Coverage, h.NaiveSCRPS, h.NaiveCoverage)
+	}
+	fmt.Fprintf(tw, "mean\t%.3f\t%.3f\t%.3f\t%.3f\t\n", bt.SCRPS, bt.Coverage, bt.NaiveSCRPS, bt.NaiveCoverage)
+	return tw.Flush()
+}

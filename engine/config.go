@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/kairoscope/kairoscope/engine/dataset"
+	"github.com/kairoscope/kairoscope/engine/features"
+	"github.com/kairoscope/kairoscope/engine/model"
+)
+
+// Config is everything a training job needs besides the series.
+type Config struct {
+	Reports    string  // folder for predictions/ and summary.json
+	Folds      int     // walk-forward folds (default 5)
+	Epochs     int     // maximum epochs per fold (default 25); early stopping may end a fold sooner
+	Patience   int     // epochs without a better calibration loss before stopping (default 5; 0 = never)
+	Window     int     // past changes as features (default 14)
+	Horizons   int     // targets per origin; 0 = 1 for OHLCV (returns), 30 for value series (affluence)
+	Transform  string  // auto, identity, log, log1p
+	Holidays   bool    // US federal holiday features
+	Seed       uint64  // same seed, same data: identical reports
+	MinSamples int     // fewer modelling samples is an error (default 300)
+	CalibFrac  float64 // share of each validation block that calibrates (default 0.5)
+	Alpha      float64 // conformal miscoverage (default 0.1: 90% intervals)
+	Model      model.Config
+	// PredictionDeltas emits a prediction_delta with the scored rows after
+	// every epoch.
+	PredictionDeltas bool
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{
+		Reports: "reports", Folds: 5, Epochs: 25, Patience: 5, Window: 14, Holidays: true,
+		Seed: 1, MinSamples: 300, CalibFrac: 0.5, Alpha: 0.1,
+		Model: model.Config{Hidden: []int{64, 64}, LR: 1e-3, Batch: 256, BCEWeight: 0.5},
+	}
+}
+
+// Validate says what is wrong with c, if anything.
+func (c Config) Validate() error {
+	switch {
+	case c.Folds < 1:
+		return fmt.Errorf("folds must be at least 1, got %d", c.Folds)
+	case c.Epochs < 1:
+		return fmt.Errorf("epochs must be at least 1, got %d", c.Epochs)
+	case c.Patience < 0:
+		return fmt.Errorf("patience must be 0 (off) or more, got %d", c.Patience)
+	case c.Window < 1:
+		return fmt.Errorf("window must be at least 1, got %d", c.Window)
+	case c.Horizons < 0:
+		return fmt.Errorf("horizons must be 0 (auto) or more, got %d", c.Horizons)
+	case c.CalibFrac <= 0 || c.CalibFrac >= 1:
+		return fmt.Errorf("calibration fraction must be in (0, 1), got %v", c.CalibFrac)
+	case c.Alpha <= 0 || c.Alpha >= 1:
+		return fmt.Errorf("alpha must be in (0, 1), got %v", c.Alpha)
+	case c.Model.Batch < 1:
+		return fmt.Errorf("batch size must be at least 1, got %d", c.Model.Batch)
+	case c.Model.LR <= 0:
+		return fmt.Errorf("learning rate must be positive, got %v", c.Model.LR)
+	case c.Model.BCEWeight < 0:
+		return fmt.Errorf("BCE weight must be 0 or more, got %v", c.Model.BCEWeight)
+	case len(c.Model.Hidden) == 0:
+		return fmt.Errorf("need at least one hidden layer")
+	}
+	for _, h := range c.Model.Hidden {
+		if h < 1 {
+			return fmt.Errorf("hidden widths must be positive, got %v", c.Model.Hidden)
+		}
+	}
+	_, _, err := features.ParseTransform(c.Transform)
+	return err
+}
+
+// FeatureConfig resolves the automatic choices for series s.
+func (c Config) FeatureConfig(s *dataset.Series) (features.Config, error) {
+	t, auto, err := features.ParseTransform(c.Transform)
+	if err != nil {
+		return features.Config{}, err
+	}
+	if auto {
+		t = features.ChooseTransform(s)
+	}
+	h := c.Horizons
+	if h == 0 {
+		h = 30
+		if s.OHLCV {
+			h = 1
+		}
+	}
+	return features.Config{Window: c.Window, Horizons: h, Transform: t, Holidays: c.Holidays}, nil
+}

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+
+	"github.com/kairoscope/kairoscope/engine/features"
+	"github.com/kairoscope/kairoscope/engine/model"
+)
+
+// epochFunc sees each epoch's net, training numbers and calibration
+// outputs.
+type epochFunc func(epoch int, net *model.Net, st model.EpochStats, cal outputs) error
+
+// fitted is a trained net with its early-stopping record.
+type fitted struct {
+	net       *model.Net
+	epochs    int // epochs run
+	bestEpoch int // 0-indexed epoch whose parameters the net holds
+}
+
+// fit trains a new net on train for at most cfg.Epochs, stopping early when
+// the calibration part's loss stops improving, and leaves the net with the
+// best epoch's parameters. The caller closes the net.
+func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, seed uint64, onEpoch epochFunc) (*fitted, error) {
+	net, err := model.New(len(sc.Mean), cfg.Model, seed)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x73687566))
+	stop := model.NewEarlyStopping(cfg.Patience, 1e-4)
+	var best [][]float32
+	var buf []float32
+	f := &fitted{net: net}
+	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+		st, err := net.Epoch(ctx, train.x, train.ys, rng)
+		if err != nil {
+			net.Close()
+			return nil, err
+		}
+		f.epochs++
+		var co outputs
+		co, buf = predict(net, sc, cal, cfg.Model.BCEWeight, buf)
+		if onEpoch != nil {
+			if err := onEpoch(epoch, net, st, co); err != nil {
+				net.Close()
+				return nil, err
+			}
+		}
+		improved, halt := stop.Observe(epoch, co.loss)
+		if improved {
+			best = net.Snapshot()
+		}
+		if halt {
+			break
+		}
+	}
+	if best != nil {
+		net.Restore(best)
+	}
+	f.bestEpoch = stop.BestEpoch
+	return f, nil
+}

@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/kairoscope/kairoscope/engine/calib"
+	"github.com/kairoscope/kairoscope/engine/dataset"
+	"github.com/kairoscope/kairoscope/engine/features"
+	"github.com/kairoscope/kairoscope/engine/model"
+	"github.com/kairoscope/kairoscope/engine/report"
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+// Emit receives every message of the training schema, in order, on the
+// training goroutine. It must return quickly: renderers that may block (a
+// network, a terminal) buffer on their side.
+type Emit func(msg any)
+
+// ErrTooFewSamples is returned when a series has fewer modelling samples
+// than Config.MinSamples.
+var ErrTooFewSamples = errors.New("too few samples")
+
+// Train runs walk-forward cross-validation of the model on s, writes the
+// reports and returns the summary. Every message goes to emit; a failure is
+// also emitted as training_error before it is returned.
+func Train(ctx context.Context, s *dataset.Series, cfg Config, emit Emit) (*Summary, error) {
+	if emit == nil {
+		emit = func(any) {}
+	}
+	j := &job{cfg: cfg, series: s, emit: emit, start: time.Now()}
+	sum, err := j.run(ctx)
+	if err != nil {
+		emit(&schema.TrainingError{Type: schema.TypeTrainingError, Error: err.Error()})
+		return nil, err
+	}
+	return sum, nil
+}
+
+type job struct {
+	cfg    Config
+	series *dataset.Series
+	frame  *features.Frame
+	emit   Emit
+	start  time.Time
+	stamp  string
+	buf    []float32 // forward-pass scratch
+}
+
+func (j *job) run(ctx context.Context) (*Summary, error) {
+	cfg, s := j.cfg, j.series
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	fc, err := cfg.FeatureConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	if j.frame, err = features.NewFrame(s, fc); err != nil {
+		return nil, err
+	}
+	f := j.frame
+	first, last := f.First, f.N()-2 // the last origin with a one-step target
+	size := last - first + 1
+	if size < cfg.MinSamples {
+		return nil, fmt.Errorf("%s: %w: %d rows give %d samples after the %d-day lookback, at least %d are needed (min_samples)",
+			s.Name, ErrTooFewSamples, s.Len(), max(size, 0), first, cfg.MinSamples)
+	}
+	j.emit(&schema.DatasetReady{Type: schema.TypeDatasetReady, Size: size, MinSamples: cfg.MinSamples, Dataset: s.Name, Rows: s.Len()})
+	folds, err := features.WalkForward(first, last, cfg.Folds, cfg.CalibFrac)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	j.emit(&schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: cfg.Folds > 1, TotalFolds: cfg.Folds,
+		TotalEpochs: cfg.Epochs, Device: "cpu"})
+	j.stamp = j.start.Format("20060102_150405")
+	sum := newSummary(s, fc, cfg, size)
+	for _, fo := range folds {
+		fs, err := j.fold(ctx, fo)
+		if err != nil {
+			return nil, fmt.Errorf("fold %d: %w", fo.ID, err)
+		}
+		sum.Folds = append(sum.Folds, *fs)
+	}
+	sum.finish()
+	path := filepath.Join(cfg.Reports, "summary.json")
+	if err := report.WriteJSON(path, sum); err != nil {
+		return nil, err
+	}
+	j.emit(&schema.TrainingComplete{Type: schema.TypeTrainingComplete, FoldsCompleted: len(sum.Folds), SummaryPath: path})
+	return sum, nil
+}
+
+func (j *job) elapsed() schema.Float { return schema.Float(time.Since(j.start).Seconds()) }
+
+// fold trains, calibrates and scores one fold.
+func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) {
+	cfg, f := j.cfg, j.frame
+	trainRows := f.TrainRows(fo)
+	x, y := f.Matrix(trainRows)
+	sc := features.FitScaler(x, f.NumFeatures(), y)
+	train := part{rows: trainRows, x: sc.X(x), ys: sc.Y(y), y: y}
+	cal := newPart(f, sc, f.CalibRows(fo))
+	calOne := onlyHorizon(cal.rows, 1) // calibration and conformal use one-step rows, like the scored ones
+	scored := newPart(f, sc, f.ScoreRows(fo))
+	if len(train.rows) < cfg.Model.Batch/4 || len(calOne) < 10 || len(scored.rows) < 10 {
+		return nil, fmt.Errorf("too little data: %d training, %d calibration and %d scored rows (use fewer folds)",
+			len(train.rows), len(calOne), len(scored.rows))
+	}
+
+	seed := cfg.Seed*1000003 + uint64(fo.ID)
+	ft, err := fit(ctx, cfg, sc, train, cal, seed, func(epoch int, net *model.Net, st model.EpochStats, co outputs) error {
+		var so outputs
+		so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)
+		calScores := calib.Scores(pick(cal.y, calOne), pick(co.mu, calOne), pick(co.sigma, calOne))
+		q, _ := calib.ConformalQuantile(calScores, cfg.Alpha)
+		val := scoredRows(scored, so, calib.Calibrator{}, q)
+		m := ValMetrics(val, cfg.Model.BCEWeight)
+		m.TrainNLL = schema.Float(st.NLL + math.Log(sc.YScale)) // back from the scaled target space
+		m.TrainBCE = schema.Float(st.BCE)
+		m.TrainBrier = schema.Float(st.Brier)
+		m.TrainLoss = m.TrainNLL + schema.Float(cfg.Model.BCEWeight)*m.TrainBCE
+		j.emit(&schema.EpochMetrics{Type: schema.TypeEpochMetrics, FoldID: fo.ID, Epoch: epoch, Metrics: m, ElapsedSeconds: j.elapsed()})
+		if cfg.PredictionDeltas {
+			j.emit(j.delta(fo.ID, epoch, scored, so, val, calScores))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer ft.net.Close()
+	return j.finishFold(fo, ft, sc, cal, calOne, scored)
+}
+
+// finishFold calibrates p_up and the intervals on the calibration part,
+// scores the scored part, writes the predictions CSV and emits fold_complete.
+func (j *job) finishFold(fo features.Fold, ft *fitted, sc features.Scaler, cal part, calOne []int, scored part) (*FoldSummary, error) {
+	cfg, net := j.cfg, ft.net
+	var co, so outputs
+	co, j.buf = predict(net, sc, cal, cfg.Model.BCEWeight, j.buf)
+	so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)
+	cy, cmu, csig, clogit := pick(cal.y, calOne), pick(co.mu, calOne), pick(co.sigma, calOne), pick(co.logit, calOne)
+	cb, _, calWarn := calib.Choose(clogit, ups(cy))
+	calScores := calib.Scores(cy, cmu, csig)
+	q, _ := calib.ConformalQuantile(calScores, cfg.Alpha)
+
+	var rows []report.Prediction
+	add := func(p part, o outputs, idx []int, split string, lo, hi []float64) {
+		for k, i := range idx {
+			r := p.rows[i]
+			z := (p.y[i] - o.mu[i]) / o.sigma[i]
+			rows = append(rows, report.Prediction{
+				Timestamp: j.frame.Dates[r.T+r.H], Horizon: r.H, YTrue: p.y[i], Mu: o.mu[i], Sigma: o.sigma[i],
+				PUpRaw: calib.Sigmoid(o.logit[i]), PUpCal: cb.Prob(o.logit[i]), ConfLow: lo[k], ConfHigh: hi[k],
+				ConformalP: calib.ConformalP(math.Abs(z), calScores), PITZ: z, Split: split,
+			})
+		}
+	}
+	clo, chi := interval(cmu, csig, q)
+	add(cal, co, calOne, report.SplitCalib, clo, chi)
+	val := scoredRows(scored, so, cb, q)
+	add(scored, so, seq(len(scored.rows)), report.SplitScore, val.Low, val.High)
+
+	path := filepath.Join(cfg.Reports, "predictions", report.PredictionsName(fo.ID, j.start))
+	if err := report.WritePredictions(path, rows); err != nil {
+		return nil, err
+	}
+	m := ValMetrics(val, cfg.Model.BCEWeight)
+	covWarn := calib.CoverageWarning(float64(m.ConformalCoverage), len(val.Y), cfg.Alpha)
+	j.emit(&schema.FoldComplete{Type: schema.TypeFoldComplete, FoldID: fo.ID, PredictionsPath: path,
+		CalibrationMethod: string(cb.Method), CalibrationWarning: calWarn, CoverageWarning: covWarn})
+	f := j.frame
+	return &FoldSummary{
+		FoldID: fo.ID, Metrics: m,
+		TrainFrom: day(f.Dates[f.First]), ValFrom: day(f.Dates[fo.ValStart]), ScoreFrom: day(f.Dates[fo.ScoreStart]), ValTo: day(f.Dates[fo.End]),
+		TrainRows: len(f.TrainRows(fo)), CalibRows: len(calOne), ScoredRows: len(scored.rows),
+		EpochsRun: ft.epochs, BestEpoch: ft.bestEpoch, YScale: sc.YScale,
+		CalibrationMethod: string(cb.Method), Temperature: cb.T, ConformalQuantile: schema.Float(q),
+		CalibrationWarning: calWarn, CoverageWarning: covWarn, PredictionsFile: filepath.Base(path),
+	}, nil
+}
+
+// scoredRows assembles the scored rows with probabilities from cb and
+// intervals mu ± q·sigma.
+func scoredRows(p part, o outputs, cb calib.Calibrator, q float64) Scored {
+	pr := make([]float64, len(o.logit))
+	for i, l := range o.logit {
+		pr[i] = cb.Prob(l)
+	}
+	lo, hi := interval(o.mu, o.sigma, q)
+	return Scored{Y: p.y, Mu: o.mu, Sigma: o.sigma, P: pr, Low: lo, High: hi}
+}
+
+func (j *job) delta(fold, epoch int, p part, o outputs, s Scored, calScores []float64) *schema.PredictionDelta {
+	d := &schema.PredictionDelta{Type: schema.TypePredictionDelta, FoldID: fold, Epoch: epoch, Predictions: make([]schema.Prediction, len(p.rows))}
+	for i, r := range p.rows {
+		z := (s.Y[i] - s.Mu[i]) / s.Sigma[i]
+		d.Predictions[i] = schema.Prediction{
+			Timestamp: j.frame.Dates[r.T+r.H].Format(time.RFC3339), Mu: schema.Float(s.Mu[i]), Sigma: schema.Float(s.Sigma[i]),
+			PUpRaw: schema.Float(calib.Sigmoid(o.logit[i])), PUpCal: schema.Float(s.P[i]), ConformalP: schema.Float(calib.ConformalP(math.Abs(z), calScores)), PITZ: schema.Float(z),
+		}
+	}
+	return d
+}

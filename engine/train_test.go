@@ -1,0 +1,200 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"testing"
+
+	"github.com/kairoscope/kairoscope/engine/dataset"
+	"github.com/kairoscope/kairoscope/engine/report"
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+const sharedData = "../../shared/data/"
+
+func load(t *testing.T, name string) *dataset.Series {
+	t.Helper()
+	s, err := dataset.Load(sharedData+name, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func quickConfig(dir string) Config {
+	cfg := Defaults()
+	cfg.Reports, cfg.Folds, cfg.Epochs = dir, 3, 4
+	return cfg
+}
+
+func train(t *testing.T, s *dataset.Series, cfg Config) (*Summary, []any) {
+	t.Helper()
+	var msgs []any
+	sum, err := Train(context.Background(), s, cfg, func(m any) { msgs = append(msgs, m) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum, msgs
+}
+
+func TestTrainBike(t *testing.T) {
+	dir := t.TempDir()
+	sum, msgs := train(t, load(t, "bike_sharing_dc_daily.csv"), quickConfig(dir))
+
+	t.Run("messages in schema order", func(t *testing.T) {
+		if _, ok := msgs[0].(*schema.DatasetReady); !ok {
+			t.Fatalf("first message %T", msgs[0])
+		}
+		if st, ok := msgs[1].(*schema.TrainingStart); !ok || st.TotalFolds != 3 || st.TotalEpochs != 4 || !st.UseCV {
+			t.Fatalf("second message %#v", msgs[1])
+		}
+		fold, epoch, folds := 0, 0, 0
+		for _, m := range msgs[2 : len(msgs)-1] {
+			switch m := m.(type) {
+			case *schema.EpochMetrics:
+				if m.FoldID != fold || m.Epoch != epoch {
+					t.Fatalf("epoch_metrics fold %d epoch %d, want %d %d", m.FoldID, m.Epoch, fold, epoch)
+				}
+				if m.ElapsedSeconds <= 0 || math.IsNaN(float64(m.ValAUC)) || m.TrainLoss != m.TrainNLL+0.5*m.TrainBCE {
+					t.Fatalf("epoch metrics %+v", m)
+				}
+				epoch++
+			case *schema.FoldComplete:
+				if m.FoldID != fold {
+					t.Fatalf("fold_complete %d, want %d", m.FoldID, fold)
+				}
+				if _, err := os.Stat(m.PredictionsPath); err != nil {
+					t.Fatal(err)
+				}
+				fold, epoch, folds = fold+1, 0, folds+1
+			default:
+				t.Fatalf("unexpected %T mid-run", m)
+			}
+		}
+		done, ok := msgs[len(msgs)-1].(*schema.TrainingComplete)
+		if !ok || done.FoldsCompleted != 3 || folds != 3 || done.SummaryPath != filepath.Join(dir, "summary.json") {
+			t.Fatalf("last message %#v after %d folds", msgs[len(msgs)-1], folds)
+		}
+	})
+
+	t.Run("summary recomputes from the predictions", func(t *testing.T) {
+		var onDisk Summary
+		b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &onDisk); err != nil {
+			t.Fatal(err)
+		}
+		for _, fs := range onDisk.Folds {
+			rows, err := report.ReadPredictions(filepath.Join(dir, "predictions", fs.PredictionsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s Scored
+			calib := 0
+			for _, r := range rows {
+				if r.Split == report.SplitCalib {
+					calib++
+					continue
+				}
+				s.Y, s.Mu, s.Sigma = append(s.Y, r.YTrue), append(s.Mu, r.Mu), append(s.Sigma, r.Sigma)
+				s.P, s.Low, s.High = append(s.P, r.PUpCal), append(s.Low, r.ConfLow), append(s.High, r.ConfHigh)
+			}
+			if len(s.Y) != fs.ScoredRows || calib != fs.CalibRows {
+				t.Fatalf("fold %d: %d scored and %d calib rows in the CSV, summary says %d and %d", fs.FoldID, len(s.Y), calib, fs.ScoredRows, fs.CalibRows)
+			}
+			got := ValMetrics(s, onDisk.Config.BCEWeight)
+			want := fs.Metrics
+			got.TrainLoss, got.TrainNLL, got.TrainBCE, got.TrainBrier = want.TrainLoss, want.TrainNLL, want.TrainBCE, want.TrainBrier
+			if !sameMetrics(got, want) {
+				t.Errorf("fold %d: recomputed\n%+v\nsummary\n%+v", fs.FoldID, got, want)
+			}
+		}
+		if !sameMetrics(onDisk.Mean, sum.Mean) {
+			t.Error("summary.json differs from the returned summary")
+		}
+	})
+
+	t.Run("same seed gives identical reports", func(t *testing.T) {
+		dir2 := t.TempDir()
+		sum2, _ := train(t, load(t, "bike_sharing_dc_daily.csv"), quickConfig(dir2))
+		// The file names carry the run's start time, as the schema asks; all
+		// else is byte for byte the same.
+		stamp := regexp.MustCompile(`_\d{8}_\d{6}\.csv`)
+		a, _ := os.ReadFile(filepath.Join(dir, "summary.json"))
+		b, _ := os.ReadFile(filepath.Join(dir2, "summary.json"))
+		if len(a) == 0 || !bytes.Equal(stamp.ReplaceAll(a, nil), stamp.ReplaceAll(b, nil)) {
+			t.Error("summary.json differs between two runs with the same seed")
+		}
+		for i, fs := range sum.Folds {
+			a, _ := os.ReadFile(filepath.Join(dir, "predictions", fs.PredictionsFile))
+			b, _ := os.ReadFile(filepath.Join(dir2, "predictions", sum2.Folds[i].PredictionsFile))
+			if len(a) == 0 || !bytes.Equal(a, b) {
+				t.Errorf("fold %d predictions differ between runs", fs.FoldID)
+			}
+		}
+	})
+}
+
+// sameMetrics compares field by field, NaN equal to NaN.
+func sameMetrics(a, b schema.Metrics) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := 0; i < va.NumField(); i++ {
+		x, y := va.Field(i).Float(), vb.Field(i).Float()
+		if x != y && !(math.IsNaN(x) && math.IsNaN(y)) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTrainOHLCVReturns(t *testing.T) {
+	s := load(t, "sp500_daily_ohlcv.csv")
+	s = head(s, 1500)
+	cfg := quickConfig(t.TempDir())
+	cfg.Epochs = 2
+	sum, _ := train(t, s, cfg)
+	if sum.Horizons != 1 || sum.Transform != "log" || sum.Target != "close" || sum.Frequency != "business-day" {
+		t.Errorf("summary %+v", sum)
+	}
+}
+
+func TestTrainRefusesTooFewSamples(t *testing.T) {
+	s := head(load(t, "bike_sharing_dc_daily.csv"), 200)
+	var last any
+	_, err := Train(context.Background(), s, quickConfig(t.TempDir()), func(m any) { last = m })
+	if !errors.Is(err, ErrTooFewSamples) {
+		t.Fatalf("err = %v", err)
+	}
+	if e, ok := last.(*schema.TrainingError); !ok || e.Error != err.Error() {
+		t.Errorf("last message %#v", last)
+	}
+}
+
+func TestTrainCancelledLeavesNoSummary(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Train(ctx, load(t, "bike_sharing_dc_daily.csv"), quickConfig(dir), func(m any) {
+		if _, ok := m.(*schema.EpochMetrics); ok {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "summary.json")); !os.IsNotExist(err) {
+		t.Error("a cancelled run left a summary.json")
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*", ".*tmp*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
