@@ -77,7 +77,8 @@ func read(r io.Reader, opt Options) (*Series, *Error) {
 	if err != nil {
 		return nil, csvError(err)
 	}
-	c, e := findColumns(header, opt.Target)
+	headerLine, _ := cr.FieldPos(0) // 1 unless blank lines come first
+	c, e := findColumns(header, headerLine, opt.Target)
 	if e != nil {
 		return nil, e
 	}
@@ -107,8 +108,7 @@ func read(r io.Reader, opt Options) (*Series, *Error) {
 		if err != nil {
 			return nil, csvError(err)
 		}
-		line, _ := cr.FieldPos(0)
-
+		line, _ := cr.FieldPos(c.date)
 		d, err := parseDate(strings.TrimSpace(rec[c.date]))
 		if err != nil {
 			return nil, at(c.date, err)
@@ -163,24 +163,24 @@ func read(r io.Reader, opt Options) (*Series, *Error) {
 // findColumns checks the header and picks the target column: the one named
 // by target, else close in an OHLCV file, else value, else the only column
 // besides date.
-func findColumns(header []string, target string) (columns, *Error) {
+func findColumns(header []string, line int, target string) (columns, *Error) {
 	c := columns{names: header}
 	index := make(map[string]int, len(header))
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
 		header[i] = h
 		if h == "" {
-			return c, fail(1, "", ErrBadHeader, "column %d has no name", i+1)
+			return c, fail(line, "", ErrBadHeader, "column %d has no name", i+1)
 		}
 		if j, dup := index[h]; dup {
-			return c, fail(1, h, ErrBadHeader, "the name appears twice (columns %d and %d)", j+1, i+1)
+			return c, fail(line, h, ErrBadHeader, "the name appears twice (columns %d and %d)", j+1, i+1)
 		}
 		index[h] = i
 	}
 	has := func(name string) bool { _, ok := index[name]; return ok }
 	names := strings.Join(header, ",")
 	if !has("date") {
-		return c, fail(1, "", ErrMissingColumn, "missing column %q (header: %s)", "date", names)
+		return c, fail(line, "", ErrMissingColumn, "missing column %q (header: %s)", "date", names)
 	}
 	c.date = index["date"]
 	c.ohlcv = has("open") && has("high") && has("low") && has("close")
@@ -188,10 +188,10 @@ func findColumns(header []string, target string) (columns, *Error) {
 	target = strings.ToLower(strings.TrimSpace(target))
 	switch {
 	case target == "date":
-		return c, fail(1, target, ErrUnknownColumn, "holds the dates, not values; choose another target (header: %s)", names)
+		return c, fail(line, target, ErrUnknownColumn, "holds the dates, not values; choose another target (header: %s)", names)
 	case target != "":
 		if !has(target) {
-			return c, fail(1, target, ErrUnknownColumn, "not in the header (header: %s)", names)
+			return c, fail(line, target, ErrUnknownColumn, "not in the header (header: %s)", names)
 		}
 	case c.ohlcv:
 		target = "close"
@@ -200,7 +200,7 @@ func findColumns(header []string, target string) (columns, *Error) {
 	case len(header) == 2:
 		target = header[1-c.date]
 	default:
-		return c, fail(1, "", ErrMissingColumn,
+		return c, fail(line, "", ErrMissingColumn,
 			`no target column: looked for "close" (with open, high, low), "value", or a single column besides "date" (header: %s); name the target column`, names)
 	}
 	c.target = index[target]
