@@ -23,6 +23,9 @@ type Config struct {
 	CalibFrac  float64 // share of each validation block that calibrates (default 0.5)
 	Alpha      float64 // conformal miscoverage (default 0.1: 90% intervals)
 	Model      model.Config
+	// Ensemble is how many independently seeded nets a forecast averages
+	// (as a mixture); CV folds train one net each.
+	Ensemble int
 	// PredictionDeltas emits a prediction_delta with the scored rows after
 	// every epoch.
 	PredictionDeltas bool
@@ -32,9 +35,20 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Reports: "reports", Folds: 5, Epochs: 25, Patience: 5, Window: 14, Holidays: true,
-		Seed: 1, MinSamples: 300, CalibFrac: 0.5, Alpha: 0.1,
+		Seed: 1, MinSamples: 300, Ensemble: 1, CalibFrac: 0.5, Alpha: 0.1,
 		Model: model.Config{Hidden: []int{64, 64}, LR: 1e-3, Batch: 256, BCEWeight: 0.5},
 	}
+}
+
+// ForecastDefaults are Defaults tuned for forecasting a short history: more
+// and smaller steps, and an ensemble of 5 nets. They were chosen on the
+// bike backtest (README); one net with the CV defaults scored sCRPS 1.02 to
+// 1.25 depending on the seed.
+func ForecastDefaults() Config {
+	c := Defaults()
+	c.Epochs, c.Patience, c.Ensemble = 60, 8, 5
+	c.Model.Batch, c.Model.LR = 64, 3e-4
+	return c
 }
 
 // Validate says what is wrong with c, if anything.
@@ -48,6 +62,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("patience must be 0 (off) or more, got %d", c.Patience)
 	case c.Window < 1:
 		return fmt.Errorf("window must be at least 1, got %d", c.Window)
+	case c.Ensemble < 1:
+		return fmt.Errorf("ensemble must be at least 1, got %d", c.Ensemble)
 	case c.Horizons < 0:
 		return fmt.Errorf("horizons must be 0 (auto) or more, got %d", c.Horizons)
 	case c.CalibFrac <= 0 || c.CalibFrac >= 1:

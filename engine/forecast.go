@@ -63,29 +63,36 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 	train := part{rows: trainRows, x: sc.X(x), ys: sc.Y(y), y: y}
 	cal := newPart(f, sc, f.Rows(c0, n-1, n-1, f.AllHorizons()))
 
-	ft, err := fit(ctx, cfg, sc, train, cal, cfg.Seed*1000003+999, func(epoch int, _ *model.Net, _ model.EpochStats, _ outputs) error {
-		if progress != nil {
-			progress(epoch+1, cfg.Epochs)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer ft.net.Close()
-	if progress != nil && ft.epochs < cfg.Epochs {
-		progress(ft.epochs, ft.epochs)
-	}
-
-	co, buf := predict(ft.net, sc, cal, cfg.Model.BCEWeight, nil)
-	cb, _, _ := calib.Choose(co.logit, ups(cal.y))
-	q := horizonQuantiles(cal, co, horizon, cfg.Alpha)
-
 	future := make([]features.Row, horizon)
 	for h := range future {
 		future[h] = features.Row{T: n - 1, H: h + 1}
 	}
-	fo, _ := predict(ft.net, sc, newPart(f, sc, future), cfg.Model.BCEWeight, buf)
+	fut := newPart(f, sc, future)
+	members := max(cfg.Ensemble, 1)
+	var calOuts, futOuts []outputs
+	for k := 0; k < members; k++ {
+		step := k * cfg.Epochs
+		ft, err := fit(ctx, cfg, sc, train, cal, cfg.Seed*1000003+999+uint64(k), func(epoch int, _ *model.Net, _ model.EpochStats, _ outputs) error {
+			if progress != nil {
+				progress(step+epoch+1, members*cfg.Epochs)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if progress != nil && ft.epochs < cfg.Epochs && k == members-1 {
+			progress(step+ft.epochs, step+ft.epochs)
+		}
+		co, buf := predict(ft.net, sc, cal, cfg.Model.BCEWeight, nil)
+		fo, _ := predict(ft.net, sc, fut, cfg.Model.BCEWeight, buf)
+		ft.net.Close()
+		calOuts, futOuts = append(calOuts, co), append(futOuts, fo)
+	}
+	co, fo := mixture(calOuts), mixture(futOuts)
+	cb, _, _ := calib.Choose(co.logit, ups(cal.y))
+	q := horizonQuantiles(cal, co, horizon, cfg.Alpha)
+
 	last := f.Z[n-1]
 	pts := make([]Point, horizon)
 	for h := range pts {
@@ -101,6 +108,28 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 		pts[h] = p
 	}
 	return pts, nil
+}
+
+// mixture combines ensemble members as an equal-weight mixture of their
+// Gaussians: the mean of the means, the variance of the mixture, and the
+// logit of the mean probability.
+func mixture(outs []outputs) outputs {
+	if len(outs) == 1 {
+		return outs[0]
+	}
+	n, k := len(outs[0].mu), float64(len(outs))
+	m := outputs{mu: make([]float64, n), sigma: make([]float64, n), logit: make([]float64, n)}
+	for i := 0; i < n; i++ {
+		var mu, m2, p float64
+		for _, o := range outs {
+			mu += o.mu[i] / k
+			m2 += (o.sigma[i]*o.sigma[i] + o.mu[i]*o.mu[i]) / k
+			p += calib.Sigmoid(o.logit[i]) / k
+		}
+		m.mu[i], m.sigma[i] = mu, math.Sqrt(math.Max(m2-mu*mu, 0))
+		m.logit[i] = math.Log(p) - math.Log1p(-p)
+	}
+	return m
 }
 
 // horizonQuantiles gives each horizon its conformal quantile of the

@@ -85,3 +85,30 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("--help: %v\n%s", err, e)
 	}
 }
+
+func TestPredictPrintsSeedPayload(t *testing.T) {
+	out, errOut, err := run(t, "predict", "--data", bike, "--horizon", "7", "--ensemble", "1", "--epochs", "3")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var items []map[string]any
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.UseNumber() // to see integers as written
+	if err := dec.Decode(&items); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(items) != 7 || items[0]["date"] != "2013-01-01" {
+		t.Fatalf("items %v", items)
+	}
+	for _, it := range items {
+		for _, k := range []string{"predicted_affluence", "conf_low", "conf_high"} {
+			v, ok := it[k].(json.Number)
+			if n, err := v.Int64(); !ok || err != nil || n < 0 {
+				t.Errorf("%s = %v, want a non-negative integer", k, it[k])
+			}
+		}
+		if c := it["confidence_score"]; c != "High" && c != "Medium" && c != "Low" {
+			t.Errorf("confidence_score %v", c)
+		}
+	}
+}

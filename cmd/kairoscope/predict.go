@@ -11,12 +11,11 @@ import (
 )
 
 func runPredict(ctx context.Context, e *env, args []string) error {
-	cfg := engine.Defaults()
-	cfg.Epochs = 60
-	cfg.Patience = 8
+	cfg := engine.ForecastDefaults()
 	fs := newFlags(e, "predict", "--data FILE [--horizon 30]")
 	mf := addModelFlags(fs, &cfg)
 	horizon := fs.Int("horizon", 30, "days to forecast")
+	fs.IntVar(&cfg.Ensemble, "ensemble", cfg.Ensemble, "independently seeded nets averaged into the forecast")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -61,14 +60,13 @@ func number(v float64, counts bool) json.Number {
 }
 
 func runBacktest(ctx context.Context, e *env, args []string) error {
-	cfg := engine.Defaults()
-	cfg.Epochs = 60
-	cfg.Patience = 8
+	cfg := engine.ForecastDefaults()
 	fs := newFlags(e, "backtest", "--data FILE [--horizon 30] [--first 180] [--step 30]")
 	mf := addModelFlags(fs, &cfg)
 	horizon := fs.Int("horizon", 30, "days forecast from each origin")
 	first := fs.Int("first", 180, "the first origin is this many rows before the end")
 	step := fs.Int("step", 30, "rows between origins")
+	fs.IntVar(&cfg.Ensemble, "ensemble", cfg.Ensemble, "independently seeded nets averaged into each forecast")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
