@@ -1,0 +1,156 @@
+package model
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// synthetic makes rows whose target is a noisy linear function of the
+// inputs, so a working net must learn it.
+func synthetic(rows, in int, seed uint64) (x, y []float32) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x, y = make([]float32, rows*in), make([]float32, rows)
+	for i := 0; i < rows; i++ {
+		var s float64
+		for j := 0; j < in; j++ {
+			v := rng.NormFloat64()
+			x[i*in+j] = float32(v)
+			s += v * float64(j%3-1) / math.Sqrt(float64(in))
+		}
+		y[i] = float32(s + 0.3*rng.NormFloat64())
+	}
+	return x, y
+}
+
+func newNet(t testing.TB, in, batch int) *Net {
+	t.Helper()
+	n, err := New(in, Config{Hidden: []int{16, 16}, LR: 1e-2, Batch: batch, BCEWeight: 0.5}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func TestTrainingLearns(t *testing.T) {
+	x, y := synthetic(600, 8, 1)
+	n := newNet(t, 8, 64)
+	rng := rand.New(rand.NewPCG(1, 2))
+	first, err := n.Epoch(context.Background(), x, y, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last EpochStats
+	for e := 0; e < 30; e++ {
+		if last, err = n.Epoch(context.Background(), x, y, rng); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Noise of sd 0.3 bounds the NLL below at about log(0.3)+1.42 = 0.21.
+	if last.Loss >= first.Loss-0.5 || last.NLL > 0.6 || last.Steps != 10 {
+		t.Errorf("loss %.3f → %.3f (NLL %.3f, %d steps): not learning", first.Loss, last.Loss, last.NLL, last.Steps)
+	}
+}
+
+// Forward (outside the graph) and the graph's forward pass agree.
+func TestForwardMatchesGraph(t *testing.T) {
+	x, y := synthetic(32, 5, 3)
+	n := newNet(t, 5, 32)
+	want := make([]float32, 32*Outputs)
+	n.Forward(want, x, 32)
+	bx, br, bw := n.Batch()
+	copy(bx, x)
+	copy(br, y)
+	for i := range bw {
+		bw[i] = 1
+	}
+	if _, err := n.Step(); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range n.LastOutputs() {
+		if math.Abs(float64(v-want[i])) > 1e-5 {
+			t.Fatalf("output %d: graph %v, Forward %v", i, v, want[i])
+		}
+	}
+}
+
+// Padding rows (weight 0) change neither the loss nor the update.
+func TestPaddingRowsAreIgnored(t *testing.T) {
+	x, y := synthetic(20, 4, 5)
+	step := func(garbage float32) (float64, [][]float32) {
+		n := newNet(t, 4, 32)
+		bx, br, bw := n.Batch()
+		for k := 0; k < 32; k++ {
+			if k < 20 {
+				copy(bx[k*4:(k+1)*4], x[k*4:(k+1)*4])
+				br[k], bw[k] = y[k], 1
+			} else {
+				for j := 0; j < 4; j++ {
+					bx[k*4+j] = garbage * float32(j+1)
+				}
+				br[k], bw[k] = garbage, 0
+			}
+		}
+		loss, err := n.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loss, n.Snapshot()
+	}
+	l1, p1 := step(0)
+	l2, p2 := step(37)
+	if l1 != l2 {
+		t.Errorf("loss %v with zero padding, %v with garbage padding", l1, l2)
+	}
+	for i := range p1 {
+		for j := range p1[i] {
+			if p1[i][j] != p2[i][j] {
+				t.Fatalf("param %d[%d] differs after the step: %v vs %v", i, j, p1[i][j], p2[i][j])
+			}
+		}
+	}
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	x, y := synthetic(64, 4, 9)
+	n := newNet(t, 4, 32)
+	s := n.Snapshot()
+	if _, err := n.Epoch(context.Background(), x, y, rand.New(rand.NewPCG(1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if n.Params()[0][0] == s[0][0] {
+		t.Fatal("an epoch left the parameters unchanged")
+	}
+	n.Restore(s)
+	if n.Params()[0][0] != s[0][0] {
+		t.Error("Restore did not bring the parameters back")
+	}
+}
+
+func TestEarlyStopping(t *testing.T) {
+	e := NewEarlyStopping(2, 0.01)
+	for i, c := range []struct {
+		loss            float64
+		improved, stops bool
+	}{{1, true, false}, {0.995, false, false}, {0.9, true, false}, {0.95, false, false}, {math.NaN(), false, true}} {
+		imp, stop := e.Observe(i, c.loss)
+		if imp != c.improved || stop != c.stops {
+			t.Errorf("epoch %d loss %v: improved %v stop %v", i, c.loss, imp, stop)
+		}
+	}
+	if e.BestEpoch != 2 || e.Best != 0.9 {
+		t.Errorf("best %v at %d", e.Best, e.BestEpoch)
+	}
+}
+
+func TestEpochCancels(t *testing.T) {
+	x, y := synthetic(640, 4, 9)
+	n := newNet(t, 4, 32)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := n.Epoch(ctx, x, y, rand.New(rand.NewPCG(1, 1))); err != context.Canceled {
+		t.Errorf("err = %v", err)
+	}
+}
