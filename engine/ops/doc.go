@@ -23,6 +23,12 @@
 // all of its parameters: Gorgonia merges nodes with equal op hashes and equal
 // children.
 //
+// Read the gradients from the nodes gorgonia.Grad returns; they are
+// recomputed on every run. Gorgonia's BindDualValues instead adds each run's
+// gradient to the parameter's dual value, which Reset does not clear
+// (TestDualValuesAccumulate pins this). Operands must be contiguous
+// row-major tensors (ErrLayout otherwise).
+//
 // # Plain kernels
 //
 // DenseForward, Softplus, Sigmoid and RowLoss are the same numerics without a
