@@ -76,7 +76,7 @@ func (j *job) run(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	j.emit(&schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: cfg.Folds > 1, TotalFolds: cfg.Folds,
-		TotalEpochs: cfg.Epochs, Device: "cpu"})
+		TotalEpochs: cfg.Epochs, Device: cfg.Device, FallbackReason: cfg.FallbackReason})
 	j.stamp = j.start.Format("20060102_150405")
 	sum := newSummary(s, fc, cfg, size)
 	for _, fo := range folds {

@@ -1,0 +1,235 @@
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Devices a job may ask for.
+const (
+	DeviceAuto = "auto" // the GPU worker when installed, else (or when it fails to start) the CPU worker
+	DeviceCPU  = "cpu"
+	DeviceGPU  = "gpu" // the GPU worker or a training_error, never a silent fallback
+)
+
+// Command starts one kind of worker.
+type Command struct {
+	Device string   // DeviceCPU or DeviceGPU
+	Path   string   // the executable
+	Args   []string // e.g. ["worker"]
+	Env    []string // added to the server's environment
+}
+
+// Runner runs jobs in worker processes. Its zero value is not usable: set
+// CPU at least. It is safe for concurrent use; each Run starts its own
+// process.
+type Runner struct {
+	CPU Command
+	GPU *Command // nil when no GPU worker is installed
+	Log zerolog.Logger
+	// KillGrace is how long a cancelled worker has between SIGTERM and
+	// SIGKILL (default 5 s).
+	KillGrace time.Duration
+}
+
+// ErrNoGPUWorker is returned for DeviceGPU when no GPU worker is installed.
+var ErrNoGPUWorker = errors.New("no GPU worker installed")
+
+// ExitError is a worker that ended badly: a non-zero status, a signal, or
+// output that breaks the protocol.
+type ExitError struct {
+	Device string
+	Status int    // exit status, -1 when killed by a signal
+	Signal string // the signal's name, when killed by one
+	Stderr string // the last lines the worker logged
+	Err    error  // a protocol error, if that is what ended it
+}
+
+func (e *ExitError) Error() string {
+	var what string
+	switch {
+	case e.Err != nil:
+		what = e.Err.Error()
+	case e.Signal != "":
+		what = "killed by signal " + e.Signal
+	default:
+		what = fmt.Sprintf("exited with status %d", e.Status)
+	}
+	msg := fmt.Sprintf("%s worker %s", e.Device, what)
+	if e.Stderr != "" {
+		msg += ": " + e.Stderr
+	}
+	return msg
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// maxLine bounds one message: a prediction_delta of a long fold is the
+// largest, about 200 bytes a row.
+const maxLine = 16 << 20
+
+// Run runs spec on the device it names (DeviceAuto when empty), calling
+// emit with each message, one JSON object, in order, from the calling
+// goroutine's point of view serially. It returns nil when the worker exits
+// cleanly, ctx.Err() when cancelled, or an *ExitError.
+func (r *Runner) Run(ctx context.Context, spec Spec, device string, emit func(msg []byte)) error {
+	switch device {
+	case DeviceCPU:
+		_, err := r.exec(ctx, r.CPU, spec, emit)
+		return err
+	case DeviceGPU:
+		if r.GPU == nil {
+			return fmt.Errorf("%w: --device gpu needs kairoscope-cuda next to kairoscope or in $KAIROSCOPE_CUDA_WORKER", ErrNoGPUWorker)
+		}
+		_, err := r.exec(ctx, *r.GPU, spec, emit)
+		return err
+	case DeviceAuto, "":
+		if r.GPU == nil {
+			_, err := r.exec(ctx, r.CPU, spec, emit)
+			return err
+		}
+		started, err := r.exec(ctx, *r.GPU, spec, emit)
+		if err == nil || started || ctx.Err() != nil {
+			return err
+		}
+		// The GPU worker died before its first message (no device, no
+		// driver, a missing library): the CPU worker takes the job.
+		r.Log.Warn().Err(err).Msg("GPU worker failed to start; running the job on the CPU")
+		spec.FallbackReason = err.Error()
+		_, err = r.exec(ctx, r.CPU, spec, emit)
+		return err
+	}
+	return fmt.Errorf("unknown device %q (want auto, cpu or gpu)", device)
+}
+
+// exec runs one worker; started says whether it wrote any message.
+func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byte)) (started bool, err error) {
+	in, err := json.Marshal(spec)
+	if err != nil {
+		return false, err
+	}
+	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
+	cmd.Env = append(cmd.Environ(), c.Env...)
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = r.KillGrace
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 5 * time.Second
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return false, err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return false, err
+	}
+	if err := cmd.Start(); err != nil {
+		return false, &ExitError{Device: c.Device, Status: -1, Err: err}
+	}
+	log := r.Log.With().Str("worker", c.Device).Int("pid", cmd.Process.Pid).Logger()
+	tail := make(chan string, 1)
+	go func() { tail <- relayLogs(stderr, log) }()
+
+	var protoErr error
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' || !json.Valid(line) {
+			protoErr = fmt.Errorf("wrote a line that is not a JSON object: %.80q", line)
+			cmd.Process.Kill()
+			break
+		}
+		started = true
+		emit(append([]byte(nil), line...))
+	}
+	if protoErr == nil && sc.Err() != nil {
+		protoErr = fmt.Errorf("reading its output: %w", sc.Err())
+		cmd.Process.Kill()
+	}
+	io.Copy(io.Discard, stdout) // unblock a worker still writing after a protocol error
+	waitErr := cmd.Wait()
+	last := <-tail
+	if ctx.Err() != nil {
+		return started, ctx.Err()
+	}
+	if protoErr == nil && waitErr == nil {
+		return started, nil
+	}
+	e := &ExitError{Device: c.Device, Status: -1, Stderr: last, Err: protoErr}
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		e.Status = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal().String()
+		}
+	} else if waitErr != nil && e.Err == nil {
+		e.Err = waitErr
+	}
+	return started, e
+}
+
+// relayLogs re-logs the worker's stderr and returns what says why a worker
+// died: a Go panic's first line, else the last lines. zerolog JSON lines
+// keep their message; anything else (cu's init message) passes as text.
+func relayLogs(r io.Reader, log zerolog.Logger) string {
+	const keep = 3
+	var last []string
+	var crash string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var entry struct {
+			Level   string `json:"level"`
+			Message string `json:"message"`
+			Error   string `json:"error"`
+		}
+		text := line
+		if json.Unmarshal(sc.Bytes(), &entry) == nil && entry.Message != "" {
+			text = entry.Message
+			if entry.Error != "" {
+				text += ": " + entry.Error
+			}
+			log.WithLevel(parseLevel(entry.Level)).RawJSON("entry", sc.Bytes()).Msg("worker log")
+		} else {
+			log.Warn().Str("line", line).Msg("worker stderr")
+		}
+		if crash == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")) {
+			crash = line
+		}
+		last = append(last, text)
+		if len(last) > keep {
+			last = last[1:]
+		}
+	}
+	if crash != "" {
+		return crash
+	}
+	return strings.Join(last, " | ")
+}
+
+func parseLevel(s string) zerolog.Level {
+	if l, err := zerolog.ParseLevel(s); err == nil && s != "" {
+		return l
+	}
+	return zerolog.InfoLevel
+}

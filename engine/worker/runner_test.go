@@ -1,0 +1,152 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// The test binary doubles as a fake worker: with FAKE_WORKER set it reads a
+// spec and behaves as the variable says.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("FAKE_WORKER"); mode != "" {
+		fakeWorker(mode)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func fakeWorker(mode string) {
+	spec, err := ReadSpec(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, `{"level":"error","message":"bad spec","error":"`+err.Error()+`"}`)
+		os.Exit(1)
+	}
+	switch mode {
+	case "ok":
+		fmt.Printf(`{"type":"training_start","fallback_reason":%q}`+"\n", spec.FallbackReason)
+		fmt.Println(`{"type":"epoch_metrics","epoch":0}`)
+		fmt.Println(`{"type":"training_complete"}`)
+	case "crash":
+		fmt.Println(`{"type":"training_start"}`)
+		panic("boom")
+	case "garbage":
+		fmt.Println(`{"type":"training_start"}`)
+		fmt.Println("hello")
+		time.Sleep(time.Minute)
+	case "hang":
+		fmt.Println(`{"type":"training_start"}`)
+		time.Sleep(time.Minute)
+	case "nodevice": // what gorgonia.org/cu's init does on a machine without a GPU
+		fmt.Fprintln(os.Stderr, `Error in initialization, please refer to "https://docs.nvidia.com/cuda/cuda-driver-api/group__CUDA__INITIALIZE.html" for details on: NoDevice`)
+		os.Exit(1)
+	case "failed":
+		fmt.Println(`{"type":"training_error","error":"data.csv:3: bad number"}`)
+		os.Exit(1)
+	}
+}
+
+func fake(device, mode string) Command {
+	return Command{Device: device, Path: os.Args[0], Env: []string{"FAKE_WORKER=" + mode}}
+}
+
+func runner(cpu string, gpu string) *Runner {
+	r := &Runner{CPU: fake(DeviceCPU, cpu), Log: zerolog.Nop(), KillGrace: 200 * time.Millisecond}
+	if gpu != "" {
+		g := fake(DeviceGPU, gpu)
+		r.GPU = &g
+	}
+	return r
+}
+
+var spec = Spec{Kind: KindTrain, Dataset: "bike"}
+
+func collect(t *testing.T, r *Runner, ctx context.Context, device string) ([]map[string]any, error) {
+	t.Helper()
+	var msgs []map[string]any
+	err := r.Run(ctx, spec, device, func(b []byte) {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Errorf("emitted %q", b)
+		}
+		msgs = append(msgs, m)
+	})
+	return msgs, err
+}
+
+func TestRunRelaysMessages(t *testing.T) {
+	msgs, err := collect(t, runner("ok", ""), context.Background(), DeviceAuto)
+	if err != nil || len(msgs) != 3 || msgs[2]["type"] != "training_complete" {
+		t.Fatalf("%v %v", msgs, err)
+	}
+}
+
+func TestCrashIsAnExitError(t *testing.T) {
+	msgs, err := collect(t, runner("crash", ""), context.Background(), DeviceCPU)
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Status != 2 || !strings.Contains(ee.Stderr, "boom") || len(msgs) != 1 {
+		t.Fatalf("msgs %v err %v", msgs, err)
+	}
+}
+
+func TestGarbageOutputKillsTheWorker(t *testing.T) {
+	start := time.Now()
+	_, err := collect(t, runner("garbage", ""), context.Background(), DeviceCPU)
+	var ee *ExitError
+	if !errors.As(err, &ee) || !strings.Contains(err.Error(), "not a JSON object") || time.Since(start) > 10*time.Second {
+		t.Fatalf("err %v after %v", err, time.Since(start))
+	}
+}
+
+func TestCancelKillsAHungWorker(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
+	var n int
+	err := runner("hang", "").Run(ctx, spec, DeviceCPU, func([]byte) { n++; cancel() })
+	if !errors.Is(err, context.Canceled) || n != 1 || time.Since(start) > 10*time.Second {
+		t.Fatalf("err %v, %d messages, %v", err, n, time.Since(start))
+	}
+}
+
+func TestAutoFallsBackWhenTheGPUWorkerCannotStart(t *testing.T) {
+	msgs, err := collect(t, runner("ok", "nodevice"), context.Background(), DeviceAuto)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("%v %v", msgs, err)
+	}
+	if reason, _ := msgs[0]["fallback_reason"].(string); !strings.Contains(reason, "NoDevice") || !strings.Contains(reason, "gpu worker exited with status 1") {
+		t.Errorf("fallback_reason %q", reason)
+	}
+}
+
+func TestGPUNeverFallsBack(t *testing.T) {
+	if _, err := collect(t, runner("ok", "nodevice"), context.Background(), DeviceGPU); err == nil || !strings.Contains(err.Error(), "NoDevice") {
+		t.Errorf("err %v", err)
+	}
+	if _, err := collect(t, runner("ok", ""), context.Background(), DeviceGPU); !errors.Is(err, ErrNoGPUWorker) {
+		t.Errorf("err %v", err)
+	}
+}
+
+// A GPU worker that fails after it started (a job error) is not retried on
+// the CPU: the job's own error stands.
+func TestNoFallbackAfterTheFirstMessage(t *testing.T) {
+	msgs, err := collect(t, runner("ok", "failed"), context.Background(), DeviceAuto)
+	if err == nil || len(msgs) != 1 || msgs[0]["type"] != "training_error" {
+		t.Fatalf("%v %v", msgs, err)
+	}
+}
+
+func TestReadSpecRejects(t *testing.T) {
+	for _, in := range []string{`{}`, `{"kind":"x","dataset":"bike"}`, `{"kind":"train"}`, `{"kind":"train","dataset":"a","data_path":"b"}`, `{"kind":"train","dataset":"bike","nope":1}`, `[`} {
+		if _, err := ReadSpec(strings.NewReader(in)); err == nil {
+			t.Errorf("accepted %s", in)
+		}
+	}
+}
