@@ -25,3 +25,35 @@ type ForecastItem struct {
 
 // ForecastPayload is the list sent as the output's payload.
 type ForecastPayload []ForecastItem
+
+// PredictMessage is a plain status line of the pipeline ("Chargement des
+// données..."), also used to say that the GPU worker fell back to the CPU.
+type PredictMessage struct {
+	Status  string `json:"status"` // StatusMessage
+	Message string `json:"message"`
+}
+
+// PredictSteps is the pipeline's progress bar, sent once per training epoch.
+// Step is the current step, as StepName says it; TotalStep is an estimate
+// that may decrease while running (early stopping), as the seed warns.
+type PredictSteps struct {
+	Status    string `json:"status"` // StatusSteps
+	Message   string `json:"message"`
+	StepName  string `json:"step_name"` // e.g. "Etape 5 sur 25"
+	Step      int    `json:"step"`
+	TotalStep int    `json:"total_step"`
+}
+
+// PredictOutput is the final result: one item per forecast day. Payload
+// must not be nil: nil encodes as null, which predict.output.json rejects
+// (an empty ForecastPayload{} encodes as []).
+type PredictOutput struct {
+	Status  string          `json:"status"` // StatusOutput
+	Payload ForecastPayload `json:"payload"`
+}
+
+// PredictError says the pipeline stopped; nothing follows it.
+type PredictError struct {
+	Status  string `json:"status"` // StatusError
+	Message string `json:"message"`
+}

@@ -15,6 +15,19 @@ const (
 	TypeTrainingComplete = "training_complete"
 	TypeTrainingError    = "training_error"
 	TypePredictionDelta  = "prediction_delta"
+
+	// Extensions announced by the seed's "Future Extensions" and one reply.
+	TypeBatchProgress = "batch_progress" // extension 1
+	TypeNotification  = "notification"   // extension 4
+	TypePong          = "pong"           // answer to a client's text "ping"
+)
+
+// Fields the server adds to every /ws message it relays, outside the structs
+// of this package (package ws appends them to the encoded JSON). The JSON
+// Schemas describe them on every /ws message.
+const (
+	FieldRunID = "run_id" // the run the message belongs to, a non-empty string
+	FieldSeq   = "seq"    // 1, 2, 3, … per run, for replay and gap detection
 )
 
 // Float is a metric value. NaN and ±Inf (an AUC with one class, a p-value of
