@@ -75,7 +75,7 @@ var ErrRunRequestTooLarge = fmt.Errorf("%w: body too large", ErrInvalidRunReques
 // when the problem is the body as a whole) and what is allowed. Its text is
 // written for the client, e.g.
 //
-//	folds: must be an integer from 1 to 20 (0 or absent: server default), got 50
+//	invalid run request: folds: must be from 1 to 20 (0 or absent: server default), got 50
 type RequestError struct {
 	Field string // JSON name, with an index for list items: "hidden[2]"; "" for the whole body
 	Msg   string // what is allowed and what was given
@@ -84,9 +84,9 @@ type RequestError struct {
 
 func (e *RequestError) Error() string {
 	if e.Field == "" {
-		return e.Msg
+		return "invalid run request: " + e.Msg
 	}
-	return e.Field + ": " + e.Msg
+	return "invalid run request: " + e.Field + ": " + e.Msg
 }
 
 // Unwrap returns the sentinel the error matches.

@@ -133,7 +133,7 @@ func TestDecodeRunRequestRejects(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
-			if tt.field != "" && !strings.HasPrefix(err.Error(), tt.field+": ") {
+			if prefix := "invalid run request: " + tt.field; !strings.HasPrefix(err.Error(), prefix) {
 				t.Errorf("error %q does not start with the field", err)
 			}
 		})
@@ -149,7 +149,7 @@ func TestDecodeRunRequestSize(t *testing.T) {
 	if !errors.Is(err, ErrRunRequestTooLarge) || !errors.Is(err, ErrInvalidRunRequest) {
 		t.Fatalf("over the limit: %v, want ErrRunRequestTooLarge", err)
 	}
-	if want := "body exceeds 29 bytes"; err.Error() != want {
+	if want := "invalid run request: body exceeds 29 bytes"; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
 	// The default limit applies when none is given, and reading stops there.
