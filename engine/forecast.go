@@ -70,19 +70,22 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 	fut := newPart(f, sc, future)
 	members := max(cfg.Ensemble, 1)
 	var calOuts, futOuts []outputs
+	done := 0 // epochs run by the members already trained
 	for k := 0; k < members; k++ {
-		step := k * cfg.Epochs
+		// Each member that stops early shrinks the announced total.
+		total := done + (members-k)*cfg.Epochs
 		ft, err := fit(ctx, cfg, sc, train, cal, cfg.Seed*1000003+999+uint64(k), func(epoch int, _ *model.Net, _ model.EpochStats, _ outputs) error {
 			if progress != nil {
-				progress(step+epoch+1, members*cfg.Epochs)
+				progress(done+epoch+1, total)
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
+		done += ft.epochs
 		if progress != nil && ft.epochs < cfg.Epochs && k == members-1 {
-			progress(step+ft.epochs, step+ft.epochs)
+			progress(done, done)
 		}
 		co, buf := predict(ft.net, sc, cal, cfg.Model.BCEWeight, nil)
 		fo, _ := predict(ft.net, sc, fut, cfg.Model.BCEWeight, buf)

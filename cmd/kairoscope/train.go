@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
+	"github.com/kairoscope/kairoscope/datasets"
 	"github.com/kairoscope/kairoscope/engine"
 	"github.com/kairoscope/kairoscope/engine/dataset"
 )
@@ -20,7 +22,7 @@ type modelFlags struct {
 
 func addModelFlags(fs *flag.FlagSet, cfg *engine.Config) *modelFlags {
 	m := &modelFlags{}
-	fs.StringVar(&m.data, "data", "", "CSV series: date,value or date,open,high,low,close[,volume] (required)")
+	fs.StringVar(&m.data, "data", "", "CSV series (date,value or date,open,high,low,close[,volume]), or an embedded dataset: bike, sp500 (required)")
 	fs.StringVar(&m.target, "target", "", "target column (default close for OHLCV files, else value)")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "maximum epochs per model; early stopping may stop sooner")
 	fs.IntVar(&cfg.Patience, "patience", cfg.Patience, "epochs without a better validation loss before stopping (0 = never stop early)")
@@ -60,7 +62,19 @@ func (m *modelFlags) apply(cfg *engine.Config) (*dataset.Series, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, usageError{err}
 	}
-	return dataset.Load(m.data, dataset.Options{Target: m.target})
+	return loadData(m.data, m.target)
+}
+
+// loadData reads a CSV file, or an embedded dataset when path names one and
+// no such file exists.
+func loadData(path, target string) (*dataset.Series, error) {
+	if _, err := os.Stat(path); os.IsNotExist(err) && slices.Contains(datasets.Names(), path) {
+		if target != "" {
+			return nil, usageError{fmt.Errorf("--target does not apply to the embedded dataset %q", path)}
+		}
+		return datasets.Load(path)
+	}
+	return dataset.Load(path, dataset.Options{Target: target})
 }
 
 func runTrain(ctx context.Context, e *env, args []string) error {

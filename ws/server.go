@@ -1,0 +1,218 @@
+package ws
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kairoscope/kairoscope/datasets"
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+// ServerConfig is everything the server needs besides its jobs.
+type ServerConfig struct {
+	Config                // WebSocket limits
+	Runs    RunsConfig    // training runs
+	Predict PredictConfig // the prediction pipeline
+	Token   string        // when set, every request needs it (Authorization: Bearer, or ?token=)
+	Version string
+	Devices []DeviceStatus // what GET / reports about devices
+	MaxBody int64          // largest REST request body (default 64 KiB)
+}
+
+// DeviceStatus says whether a device can run jobs, and why not.
+type DeviceStatus struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// Server serves the hub, the pipeline and the REST API.
+type Server struct {
+	cfg       ServerConfig
+	log       zerolog.Logger
+	hub       *Hub
+	runs      *Runs
+	pipeline  *Pipeline
+	upgrading atomic.Int64 // WebSocket handshakes in progress
+	started   time.Time
+	ctx       context.Context // cancelled at shutdown: the parent of every run
+}
+
+// NewServer wires the server; Run starts it.
+func NewServer(ctx context.Context, cfg ServerConfig, jobs Jobs, log zerolog.Logger) *Server {
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	hub := NewHub(cfg.Config, log.With().Str("hub", "/ws").Logger())
+	s := &Server{cfg: cfg, log: log, hub: hub, started: time.Now(), ctx: ctx}
+	s.runs = NewRuns(cfg.Runs, jobs, hub, log)
+	s.pipeline = NewPipeline(cfg.Predict, cfg.Config, jobs, log.With().Str("hub", "/ws/predict").Logger())
+	return s
+}
+
+// Run serves the hubs and the pipeline until ctx is done, then cancels the
+// runs, waits for their workers and closes every client with a close frame.
+func (s *Server) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.pipeline.Run(ctx); close(done) }()
+	s.hub.Run(ctx)
+	<-done
+	s.runs.Wait()
+}
+
+// Runs is the run registry (for --train-on-start).
+func (s *Server) Runs() *Runs { return s.runs }
+
+// Handler routes every endpoint through authentication.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.health)
+	mux.HandleFunc("GET /ws", s.limitConns(s.hub.ServeWS))
+	mux.HandleFunc("GET /ws/predict", s.limitConns(s.pipeline.ServeWS))
+	mux.HandleFunc("GET /api/datasets", s.listDatasets)
+	mux.HandleFunc("POST /api/runs", s.startRun)
+	mux.HandleFunc("GET /api/runs", s.listRuns)
+	mux.HandleFunc("GET /api/runs/{id}", s.getRun)
+	mux.HandleFunc("DELETE /api/runs/{id}", s.cancelRun)
+	return s.authenticate(mux)
+}
+
+// authenticate demands the token, when one is set, from every request. The
+// seed's browser client cannot set headers on a WebSocket, hence ?token=.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	if s.cfg.Token == "" {
+		return next
+	}
+	want := []byte(s.cfg.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.URL.Query().Get("token")
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			got = strings.TrimPrefix(h, "Bearer ")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kairoscope"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> or ?token=<token>")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitConns refuses a WebSocket beyond MaxConnections before upgrading.
+// The hubs count registered clients; upgrading counts those on their way,
+// so a burst of connections cannot overshoot the cap.
+func (s *Server) limitConns(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		n := int(s.upgrading.Add(1))
+		defer s.upgrading.Add(-1)
+		if max := s.cfg.MaxConnections; max > 0 && n+s.hub.Clients()+s.pipeline.Clients() > max {
+			writeError(w, http.StatusServiceUnavailable, "too many connections; try again later")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// Health is GET /: what the seed's `curl http://localhost:8000/` check sees.
+type Health struct {
+	Status        string          `json:"status"`
+	Service       string          `json:"service"`
+	Version       string          `json:"version"`
+	UptimeSeconds float64         `json:"uptime_seconds"`
+	Devices       []DeviceStatus  `json:"devices"`
+	Datasets      []datasets.Info `json:"datasets"`
+	ActiveRuns    int             `json:"active_runs"`
+	Clients       int             `json:"clients"`
+	Endpoints     []string        `json:"endpoints"`
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ds, err := datasets.Describe()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, Health{
+		Status: "ok", Service: "kairoscope", Version: s.cfg.Version, UptimeSeconds: time.Since(s.started).Seconds(),
+		Devices: s.cfg.Devices, Datasets: ds, ActiveRuns: s.runs.Active(), Clients: s.hub.Clients() + s.pipeline.Clients(),
+		Endpoints: []string{"GET /", "GET /ws", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
+			"POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}"},
+	})
+}
+
+func (s *Server) listDatasets(w http.ResponseWriter, r *http.Request) {
+	ds, err := datasets.Describe()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
+	req, err := schema.DecodeRunRequest(r.Body, s.cfg.MaxBody)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.Dataset == "" {
+		req.Dataset = datasets.Default
+	}
+	if _, err := datasets.Load(req.Dataset); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	info, err := s.runs.Start(s.ctx, req)
+	if errors.Is(err, ErrQueueFull) {
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	} else if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Location", "/api/runs/"+info.ID)
+	writeJSON(w, http.StatusAccepted, info)
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.runs.List())
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
+	info, err := s.runs.Get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
+	info, err := s.runs.Cancel(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, info)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "S&P", not "S\u0026P"
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

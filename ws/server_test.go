@@ -1,0 +1,391 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/kairoscope/kairoscope/engine/worker"
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+// fakeJobs runs a scripted job instead of a worker process.
+type fakeJobs struct {
+	calls atomic.Int32
+	run   func(ctx context.Context, spec worker.Spec, emit func([]byte)) error
+}
+
+func (f *fakeJobs) Run(ctx context.Context, spec worker.Spec, device string, emit func([]byte)) error {
+	f.calls.Add(1)
+	return f.run(ctx, spec, emit)
+}
+
+func emitJSON(emit func([]byte), v any) {
+	b, _ := json.Marshal(v)
+	emit(b)
+}
+
+// trainScript emits a short but complete training run.
+func trainScript(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+	emitJSON(emit, schema.DatasetReady{Type: schema.TypeDatasetReady, Size: 700, MinSamples: 300})
+	emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: true, TotalFolds: 1, TotalEpochs: 2, Device: "cpu"})
+	for e := 0; e < 2; e++ {
+		emitJSON(emit, schema.EpochMetrics{Type: schema.TypeEpochMetrics, Epoch: e, Metrics: schema.Metrics{ValAUC: schema.Float(0.6 + 0.1*float64(e))}, ElapsedSeconds: 1})
+	}
+	emitJSON(emit, schema.FoldComplete{Type: schema.TypeFoldComplete, PredictionsPath: "p.csv", CalibrationMethod: "raw"})
+	emitJSON(emit, schema.TrainingComplete{Type: schema.TypeTrainingComplete, FoldsCompleted: 1, SummaryPath: spec.Reports + "/summary.json"})
+	return nil
+}
+
+type testServer struct {
+	*httptest.Server
+	srv    *Server
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newTestServer(t *testing.T, jobs Jobs, mod func(*ServerConfig)) *testServer {
+	t.Helper()
+	cfg := ServerConfig{Config: DefaultConfig(), Version: "test", Runs: RunsConfig{Reports: t.TempDir()}}
+	cfg.Devices = []DeviceStatus{{Name: "cpu", OK: true}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := NewServer(ctx, cfg, jobs, zerolog.Nop())
+	ts := &testServer{Server: httptest.NewServer(s.Handler()), srv: s, cancel: cancel, done: make(chan struct{})}
+	go func() { s.Run(ctx); close(ts.done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-ts.done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+		ts.Close()
+	})
+	return ts
+}
+
+func (ts *testServer) dial(t *testing.T, path string) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+path, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", path, err, resp)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readUntil reads messages, each validated against the JSON Schemas, until
+// stop says so.
+func readUntil(t *testing.T, c *websocket.Conn, stop func(map[string]any) bool) []map[string]any {
+	t.Helper()
+	var msgs []map[string]any
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d messages: %v", len(msgs), err)
+		}
+		if err := schema.Validate(b); err != nil {
+			t.Errorf("invalid message %s: %v", b, err)
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		msgs = append(msgs, m)
+		if stop(m) {
+			return msgs
+		}
+	}
+}
+
+func isType(ty string) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["type"] == ty }
+}
+
+func postRun(t *testing.T, ts *testServer, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(ts.URL+"/api/runs", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestHealth(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, nil)
+	resp, err := http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h Health
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || h.Status != "ok" || h.Version != "test" || len(h.Datasets) != 2 || h.Devices[0].Name != "cpu" {
+		t.Errorf("%d %+v", resp.StatusCode, h)
+	}
+}
+
+func TestRunLifecycle(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, nil)
+	c := ts.dial(t, "/ws")
+	code, info := postRun(t, ts, `{"dataset":"bike","epochs":2}`)
+	if code != http.StatusAccepted || !strings.HasPrefix(info["run_id"].(string), "run_") {
+		t.Fatalf("%d %v", code, info)
+	}
+	id := info["run_id"].(string)
+	msgs := readUntil(t, c, isType(schema.TypeTrainingComplete))
+	for i, m := range msgs {
+		if m["run_id"] != id || m["seq"] != float64(i+1) {
+			t.Errorf("message %d: run_id %v seq %v", i, m["run_id"], m["seq"])
+		}
+	}
+	var best bool
+	for _, m := range msgs {
+		best = best || (m["type"] == schema.TypeNotification && m["kind"] == "best_auc")
+	}
+	if !best {
+		t.Error("no best_auc notification")
+	}
+	// A client joining afterwards gets the history.
+	late := readUntil(t, ts.dial(t, "/ws?run="+id), isType(schema.TypeTrainingComplete))
+	if len(late) != len(msgs) {
+		t.Errorf("replay has %d messages, live had %d", len(late), len(msgs))
+	}
+	waitState(t, ts, id, StateCompleted)
+}
+
+func waitState(t *testing.T, ts *testServer, id, want string) RunInfo {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(ts.URL + "/api/runs/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info RunInfo
+		json.NewDecoder(resp.Body).Decode(&info)
+		resp.Body.Close()
+		if info.State == want {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s is %q, want %q", id, info.State, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBadRunRequests(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, nil)
+	for body, want := range map[string]string{
+		`{"folds":50}`:                   "folds",
+		`{"dataset":"../../etc/passwd"}`: "dataset",
+		`{"dataset":"nope"}`:             "unknown dataset",
+		`{"gpu":true}`:                   "gpu",
+		`not json`:                       "invalid",
+	} {
+		code, m := postRun(t, ts, body)
+		if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(m["error"]), want) {
+			t.Errorf("%s: %d %v", body, code, m)
+		}
+	}
+	if resp, _ := http.Get(ts.URL + "/api/runs/run_nope"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown run: %d", resp.StatusCode)
+	}
+}
+
+func TestCancelRun(t *testing.T) {
+	started := make(chan struct{})
+	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}}, nil)
+	c := ts.dial(t, "/ws")
+	_, info := postRun(t, ts, `{}`)
+	<-started
+	req, _ := http.NewRequest(http.MethodDelete, ts.URL+"/api/runs/"+info["run_id"].(string), nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%v %v", resp, err)
+	}
+	msgs := readUntil(t, c, isType(schema.TypeTrainingError))
+	if e := msgs[len(msgs)-1]["error"]; e != "run cancelled" {
+		t.Errorf("error %v", e)
+	}
+	waitState(t, ts, info["run_id"].(string), StateCancelled)
+}
+
+// TestMain lets the test binary act as a worker for TestKilledWorker.
+func TestMain(m *testing.M) {
+	if os.Getenv("KAIROSCOPE_TEST_WORKER") == "hang" {
+		worker.ReadSpec(os.Stdin)
+		fmt.Printf(`{"type":"training_start","use_cv":true,"total_folds":1,"total_epochs":5,"pid":%d}`+"\n", os.Getpid())
+		time.Sleep(time.Minute)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// A worker killed mid-run becomes training_error, and the server serves on.
+func TestKilledWorker(t *testing.T) {
+	runner := &worker.Runner{Log: zerolog.Nop(), CPU: worker.Command{Device: worker.DeviceCPU, Path: os.Args[0],
+		Env: []string{"KAIROSCOPE_TEST_WORKER=hang"}}}
+	ts := newTestServer(t, runner, nil)
+	c := ts.dial(t, "/ws")
+	postRun(t, ts, `{}`)
+	start := readUntil(t, c, isType(schema.TypeTrainingStart))
+	pid := int(start[len(start)-1]["pid"].(float64))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	msgs := readUntil(t, c, isType(schema.TypeTrainingError))
+	if e := fmt.Sprint(msgs[len(msgs)-1]["error"]); !strings.Contains(e, "killed") {
+		t.Errorf("error %q", e)
+	}
+	if resp, err := http.Get(ts.URL + "/"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("server after the kill: %v %v", resp, err)
+	}
+}
+
+func TestToken(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *ServerConfig) { c.Token = "s3cret" })
+	for _, tc := range []struct {
+		path, header string
+		want         int
+	}{{"/", "", 401}, {"/", "Bearer nope", 401}, {"/", "Bearer s3cret", 200}, {"/?token=s3cret", "", 200}, {"/api/runs", "", 401}} {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+tc.path, nil)
+		if tc.header != "" {
+			req.Header.Set("Authorization", tc.header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != tc.want {
+			t.Errorf("%s %q: %v %v", tc.path, tc.header, resp.StatusCode, err)
+		}
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil); err == nil || resp.StatusCode != 401 {
+		t.Errorf("ws without token: %v", err)
+	}
+	ts.dial(t, "/ws?token=s3cret")
+}
+
+func TestConnectionCap(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *ServerConfig) { c.MaxConnections = 1 })
+	ts.dial(t, "/ws")
+	if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil); err == nil || resp.StatusCode != 503 {
+		t.Errorf("second connection: %v", err)
+	}
+}
+
+func forecastScript(release chan struct{}) func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+	return func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		emitJSON(emit, schema.PredictMessage{Status: schema.StatusMessage, Message: "Chargement des données..."})
+		<-release
+		for s := 1; s <= 3; s++ {
+			emitJSON(emit, schema.PredictSteps{Status: schema.StatusSteps, Message: "m", StepName: fmt.Sprintf("Etape %d sur 3", s), Step: s, TotalStep: 3})
+		}
+		emitJSON(emit, schema.PredictOutput{Status: schema.StatusOutput, Payload: schema.ForecastPayload{{Date: "2013-01-01",
+			PredictedAffluence: "10", ConfLow: "5", ConfHigh: "20", ConfidenceScore: "Low"}}})
+		return nil
+	}
+}
+
+// Clients connecting together share one forecast; each sees every message
+// and a clean close.
+func TestPredictSharesOneRun(t *testing.T) {
+	release := make(chan struct{})
+	jobs := &fakeJobs{run: forecastScript(release)}
+	ts := newTestServer(t, jobs, nil)
+	var conns []*websocket.Conn
+	for i := 0; i < 3; i++ {
+		c := ts.dial(t, "/ws/predict")
+		readUntil(t, c, func(m map[string]any) bool { return m["status"] == schema.StatusMessage })
+		conns = append(conns, c)
+	}
+	close(release)
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c *websocket.Conn) {
+			defer wg.Done()
+			msgs := readUntil(t, c, func(m map[string]any) bool { return m["status"] == schema.StatusOutput })
+			if len(msgs) != 4 {
+				t.Errorf("%d messages", len(msgs))
+			}
+			_, _, err := c.ReadMessage()
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				t.Errorf("after output: %v, want a normal close", err)
+			}
+		}(c)
+	}
+	wg.Wait()
+	if n := jobs.calls.Load(); n != 1 {
+		t.Errorf("%d forecasts for 3 clients", n)
+	}
+}
+
+func TestPredictRejectsBadParams(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: forecastScript(nil)}, nil)
+	for _, q := range []string{"?dataset=../x", "?horizon=0", "?horizon=abc"} {
+		if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/predict"+q, nil); err == nil || resp.StatusCode != 400 {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
+
+// A failed forecast ends with an error message.
+func TestPredictWorkerFailure(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		return fmt.Errorf("cpu worker killed by signal killed")
+	}}, nil)
+	msgs := readUntil(t, ts.dial(t, "/ws/predict"), func(m map[string]any) bool { return m["status"] == schema.StatusError })
+	if !strings.Contains(fmt.Sprint(msgs[len(msgs)-1]["message"]), "killed") {
+		t.Errorf("%v", msgs)
+	}
+}
+
+// Shutdown closes clients with a close frame and cancels running jobs.
+func TestShutdown(t *testing.T) {
+	cancelled := make(chan struct{})
+	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
+		<-ctx.Done()
+		close(cancelled)
+		return ctx.Err()
+	}}, nil)
+	c := ts.dial(t, "/ws")
+	postRun(t, ts, `{}`)
+	readUntil(t, c, isType(schema.TypeTrainingStart))
+	ts.cancel()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run was not cancelled")
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+				t.Errorf("closed with %v, want 1001 going away", err)
+			}
+			break
+		}
+	}
+}
