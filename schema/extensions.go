@@ -10,7 +10,7 @@ const (
 // the Message of a kind they do not know.
 const (
 	KindProgress50         = "progress_50"         // half of all epochs of all folds are done
-	KindBestAUC            = "best_auc"            // a fold reached its best validation AUC so far
+	KindBestAUC            = "best_auc"            // the run reached its best validation AUC so far
 	KindEarlyStop          = "early_stop"          // a fold stopped before its last epoch
 	KindCalibrationWarning = "calibration_warning" // a fold_complete carried a calibration warning
 	KindCoverageWarning    = "coverage_warning"    // a fold_complete carried a coverage warning

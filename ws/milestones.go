@@ -52,7 +52,7 @@ func (m *milestones) observe(raw []byte) []*schema.Notification {
 		m.lastEpoch = msg.Epoch
 		if msg.ValAUC != nil && float64(*msg.ValAUC) > m.bestAUC {
 			if m.done > 1 {
-				n := note("info", "best_auc", fmt.Sprintf("best validation AUC so far: %.4f (fold %d, epoch %d)", float64(*msg.ValAUC), msg.FoldID, msg.Epoch))
+				n := note(schema.LevelInfo, schema.KindBestAUC, fmt.Sprintf("best validation AUC so far: %.4f (fold %d, epoch %d)", float64(*msg.ValAUC), msg.FoldID, msg.Epoch))
 				v := *msg.ValAUC
 				n.Value = &v
 				out = append(out, n)
@@ -63,18 +63,18 @@ func (m *milestones) observe(raw []byte) []*schema.Notification {
 		// epochs of finished folds as done (see fold_complete).
 		if total := m.folds * m.epochs; !m.half && total > 0 && 2*m.done >= total {
 			m.half = true
-			out = append(out, note("info", "progress_50", "training is 50% complete"))
+			out = append(out, note(schema.LevelInfo, schema.KindProgress50, "training is 50% complete"))
 		}
 	case schema.TypeFoldComplete:
 		if m.lastEpoch+1 < m.epochs {
-			out = append(out, note("info", "early_stop", fmt.Sprintf("fold %d stopped early after %d of %d epochs", msg.FoldID, m.lastEpoch+1, m.epochs)))
+			out = append(out, note(schema.LevelInfo, schema.KindEarlyStop, fmt.Sprintf("fold %d stopped early after %d of %d epochs", msg.FoldID, m.lastEpoch+1, m.epochs)))
 			m.done += m.epochs - m.lastEpoch - 1
 		}
 		if msg.CalibrationWarning != nil {
-			out = append(out, note("warning", "calibration_warning", *msg.CalibrationWarning))
+			out = append(out, note(schema.LevelWarning, schema.KindCalibrationWarning, *msg.CalibrationWarning))
 		}
 		if msg.CoverageWarning != nil {
-			out = append(out, note("warning", "coverage_warning", *msg.CoverageWarning))
+			out = append(out, note(schema.LevelWarning, schema.KindCoverageWarning, *msg.CoverageWarning))
 		}
 	}
 	return out

@@ -63,9 +63,11 @@ type Runs struct {
 	device  string
 	slots   chan struct{} // a token per running run
 	maxWait int
+	keep    int
 
 	mu      sync.Mutex
 	runs    map[string]*run
+	ended   []string // IDs of ended runs whose history the hub keeps, oldest first
 	waiting int
 	wg      sync.WaitGroup
 }
@@ -81,6 +83,10 @@ type RunsConfig struct {
 	Device            string // default device of a run: auto, cpu or gpu
 	MaxConcurrentRuns int    // runs training at once (default 1: a run uses the whole machine)
 	MaxQueuedRuns     int    // runs waiting for a slot (default 8); more: ErrQueueFull (HTTP 429)
+	// KeepFinished is how many ended runs keep their message history for
+	// replay to new /ws clients (default 20); older ones keep only their
+	// RunInfo.
+	KeepFinished int
 }
 
 // NewRuns makes the registry.
@@ -94,7 +100,10 @@ func NewRuns(cfg RunsConfig, jobs Jobs, hub *Hub, log zerolog.Logger) *Runs {
 	if cfg.Device == "" {
 		cfg.Device = worker.DeviceAuto
 	}
-	return &Runs{jobs: jobs, hub: hub, log: log, reports: cfg.Reports, device: cfg.Device,
+	if cfg.KeepFinished < 1 {
+		cfg.KeepFinished = 20
+	}
+	return &Runs{keep: cfg.KeepFinished, jobs: jobs, hub: hub, log: log, reports: cfg.Reports, device: cfg.Device,
 		slots: make(chan struct{}, cfg.MaxConcurrentRuns), maxWait: cfg.MaxQueuedRuns, runs: map[string]*run{}}
 }
 
@@ -183,7 +192,15 @@ func (rs *Runs) execute(ctx context.Context, r *run) {
 	if terminal != nil {
 		r.info.SummaryPath = terminal.SummaryPath
 	}
+	rs.ended = append(rs.ended, r.info.ID)
+	var forget []string
+	if n := len(rs.ended) - rs.keep; n > 0 {
+		forget, rs.ended = rs.ended[:n:n], rs.ended[n:]
+	}
 	rs.mu.Unlock()
+	for _, id := range forget {
+		rs.hub.Forget(id)
+	}
 	log.Info().Str("state", state).Str("error", errText).Msg("run ended")
 }
 

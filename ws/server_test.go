@@ -389,3 +389,29 @@ func TestShutdown(t *testing.T) {
 		}
 	}
 }
+
+// Only the last KeepFinished runs replay their history to new clients.
+func TestFinishedRunsForgetHistory(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *ServerConfig) { c.Runs.KeepFinished = 1 })
+	var ids []string
+	for i := 0; i < 2; i++ {
+		_, info := postRun(t, ts, `{}`)
+		ids = append(ids, info["run_id"].(string))
+		waitState(t, ts, ids[i], StateCompleted)
+	}
+	// The hub applies Forget asynchronously: poll until the first run's
+	// history is gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := ts.dial(t, "/ws")
+		msgs := readUntil(t, c, isType(schema.TypeTrainingComplete))
+		c.Close()
+		if msgs[0]["run_id"] == ids[1] && msgs[0]["seq"] == float64(1) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replay starts with %v %v, want run %s from seq 1", msgs[0]["run_id"], msgs[0]["seq"], ids[1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

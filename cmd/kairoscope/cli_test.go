@@ -26,16 +26,23 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 
 func TestTrainEventsAreSchemaJSONLines(t *testing.T) {
 	dir := t.TempDir()
-	out, errOut, err := run(t, "train", "--data", bike, "--reports", dir, "--folds", "2", "--epochs", "2", "--events", "-")
+	out, errOut, err := run(t, "train", "--data", bike, "--reports", dir, "--folds", "2", "--epochs", "2", "--events", "-", "--prediction-deltas")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	var types []string
 	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("stdout line is not JSON: %q", sc.Text())
+		}
+		if err := schema.Validate(sc.Bytes()); err != nil {
+			t.Errorf("%s: %v", m["type"], err)
+		}
+		if m["type"] == schema.TypePredictionDelta {
+			continue
 		}
 		types = append(types, m["type"].(string))
 		if m["type"] == schema.TypeEpochMetrics {
