@@ -18,9 +18,19 @@ run: ## run the service on its embedded default data
 	$(GO) run ./cmd/kairoscope serve
 
 .PHONY: test
-test: ## vet and run every test (CPU; the emulator stands in for the GPU)
+test: test-deps ## vet and run every test (CPU; the emulator stands in for the GPU)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+.PHONY: test-deps
+test-deps: ## install Debian's chromium and python3-websockets for the end-to-end tests, when missing
+	@missing=""; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  $(PYTHON) -c 'import websockets' >/dev/null 2>&1 || missing="$$missing python3-websockets"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing$$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing; \
+	  fi
 
 .PHONY: deps-golden
 deps-golden: ## install Debian's reference libraries used by the golden generators
