@@ -21,9 +21,10 @@ run: ## run the service on its embedded default data
 test: test-deps ## vet and run every test (CPU; the emulator stands in for the GPU)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race ./ws ./engine/worker
 
 .PHONY: test-deps
-test-deps: ## install Debian's chromium and python3-websockets for the end-to-end tests, when missing
+test-deps: deps-gpu ## install what the tests use, when missing: chromium, python3-websockets, the CUDA toolkit
 	@missing=""; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  $(PYTHON) -c 'import websockets' >/dev/null 2>&1 || missing="$$missing python3-websockets"; \
@@ -31,6 +32,19 @@ test-deps: ## install Debian's chromium and python3-websockets for the end-to-en
 	    echo "installing$$missing"; \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing; \
 	  fi
+
+.PHONY: deps-gpu
+deps-gpu: ## install Debian's CUDA 11.8 toolkit (nvcc, cuda.h, cuBLAS) from non-free, when missing
+	@if ! command -v nvcc >/dev/null 2>&1 || [ ! -f /usr/include/cublas_v2.h ]; then \
+	  echo "installing Debian's CUDA toolkit (contrib non-free)"; \
+	  if [ -f /etc/apt/sources.list.d/debian.sources ]; then \
+	    sed -i 's/^Components: main$$/Components: main contrib non-free/' /etc/apt/sources.list.d/debian.sources; \
+	  fi; \
+	  if [ -f /etc/apt/sources.list ]; then \
+	    sed -i -E 's/^(deb .* main)$$/\1 contrib non-free/' /etc/apt/sources.list; \
+	  fi; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nvidia-cuda-dev nvidia-cuda-toolkit; \
+	fi
 
 .PHONY: deps-golden
 deps-golden: ## install Debian's reference libraries used by the golden generators

@@ -66,11 +66,14 @@ func NewPipeline(cfg PredictConfig, wsCfg Config, jobs Jobs, log zerolog.Logger)
 // Clients counts the connected /ws/predict clients.
 func (p *Pipeline) Clients() int { return p.hub.Clients() }
 
-// Run forecasts queued jobs one at a time until ctx is done; queued
-// forecasts then end with an error message.
+// Run forecasts queued jobs one at a time until ctx is done; the forecast
+// under way is cancelled, queued ones end with an error message, and then
+// the pipeline's clients are closed.
 func (p *Pipeline) Run(ctx context.Context) {
+	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
-	go func() { p.hub.Run(ctx); close(hubDone) }()
+	go func() { p.hub.Run(hubCtx); close(hubDone) }()
+	defer func() { stopHub(); <-hubDone }()
 	for {
 		select {
 		case f := <-p.queue:
@@ -81,7 +84,6 @@ func (p *Pipeline) Run(ctx context.Context) {
 				case f := <-p.queue:
 					p.finish(f, "le serveur s'arrête : server shutting down")
 				default:
-					<-hubDone
 					return
 				}
 			}

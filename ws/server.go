@@ -58,14 +58,19 @@ func NewServer(ctx context.Context, cfg ServerConfig, jobs Jobs, log zerolog.Log
 	return s
 }
 
-// Run serves the hubs and the pipeline until ctx is done, then cancels the
-// runs, waits for their workers and closes every client with a close frame.
+// Run serves the hubs and the pipeline until ctx is done. Then, in order:
+// the runs (whose context is NewServer's, cancelled with ctx) end and
+// publish their last message, the pipeline finishes its forecasts with an
+// error, and only then do the hubs deliver what is pending and close every
+// client with a close frame, so no client misses how its run ended.
 func (s *Server) Run(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { s.pipeline.Run(ctx); close(done) }()
-	s.hub.Run(ctx)
-	<-done
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { s.hub.Run(hubCtx); close(hubDone) }()
+	s.pipeline.Run(ctx) // returns after ctx is done and its own hub closed
 	s.runs.Wait()
+	stopHub()
+	<-hubDone
 }
 
 // Runs is the run registry (for --train-on-start).
@@ -75,6 +80,7 @@ func (s *Server) Runs() *Runs { return s.runs }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.health)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("GET /ws", s.limitConns(s.hub.ServeWS))
 	mux.HandleFunc("GET /ws/predict", s.limitConns(s.pipeline.ServeWS))
 	mux.HandleFunc("GET /api/datasets", s.listDatasets)

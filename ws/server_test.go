@@ -379,6 +379,11 @@ func TestShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the run was not cancelled")
 	}
+	// The run's end reaches the client before the close frame.
+	msgs := readUntil(t, c, isType(schema.TypeTrainingError))
+	if e := msgs[len(msgs)-1]["error"]; e != "run cancelled" {
+		t.Errorf("error %v", e)
+	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		if _, _, err := c.ReadMessage(); err != nil {
