@@ -420,3 +420,28 @@ func TestFinishedRunsForgetHistory(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A forecast worker killed mid-run becomes an error on /ws/predict.
+func TestKilledForecastWorker(t *testing.T) {
+	runner := &worker.Runner{Log: zerolog.Nop(), CPU: worker.Command{Device: worker.DeviceCPU, Path: os.Args[0],
+		Env: []string{"KAIROSCOPE_TEST_WORKER=hang"}}}
+	ts := newTestServer(t, runner, nil)
+	c := ts.dial(t, "/ws/predict")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err := c.ReadMessage() // the fake worker's first line carries its pid
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first struct{ PID int }
+	json.Unmarshal(b, &first)
+	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	msgs := readUntil(t, c, func(m map[string]any) bool { return m["status"] == schema.StatusError })
+	if e := fmt.Sprint(msgs[len(msgs)-1]["message"]); !strings.Contains(e, "killed") {
+		t.Errorf("message %q", e)
+	}
+	if resp, err := http.Get(ts.URL + "/"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("server after the kill: %v %v", resp, err)
+	}
+}
