@@ -207,19 +207,25 @@ func gemm32(tA, tB bool, m, n, k int, a, b []float32, beta float32, c []float32)
 		scale(c[:m*n], beta)
 		return
 	}
-	ra, ca := m, k
-	if tA {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if tB {
-		rb, cb = n, k
-	}
+	ra, ca, rb, cb := storedShapes(tA, tB, m, n, k)
 	blas32.Gemm(transpose(tA), transpose(tB), 1,
 		blas32.General{Rows: ra, Cols: ca, Stride: ca, Data: a},
 		blas32.General{Rows: rb, Cols: cb, Stride: cb, Data: b},
 		beta,
 		blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+}
+
+// storedShapes gives the stored (rows, cols) of a and b for op(a) m×k and
+// op(b) k×n.
+func storedShapes(tA, tB bool, m, n, k int) (ra, ca, rb, cb int) {
+	ra, ca, rb, cb = m, k, k, n
+	if tA {
+		ra, ca = k, m
+	}
+	if tB {
+		rb, cb = n, k
+	}
+	return ra, ca, rb, cb
 }
 
 // gemm64 is gemm32 for float64, through blas64.
@@ -231,14 +237,7 @@ func gemm64(tA, tB bool, m, n, k int, a, b []float64, beta float64, c []float64)
 		scale(c[:m*n], beta)
 		return
 	}
-	ra, ca := m, k
-	if tA {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if tB {
-		rb, cb = n, k
-	}
+	ra, ca, rb, cb := storedShapes(tA, tB, m, n, k)
 	blas64.Gemm(transpose(tA), transpose(tB), 1,
 		blas64.General{Rows: ra, Cols: ca, Stride: ca, Data: a},
 		blas64.General{Rows: rb, Cols: cb, Stride: cb, Data: b},
