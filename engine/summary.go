@@ -42,9 +42,10 @@ type SummaryConfig struct {
 	Alpha     float64 `json:"alpha"`
 }
 
-// FoldSummary is one fold's outcome. Its metrics are computed on the rows
-// of its predictions CSV whose split is "score", with p = p_up_cal and the
-// conformal interval conf_low..conf_high.
+// FoldSummary is one fold's outcome. Its val_* and diagnostic metrics are
+// computed on the rows of its predictions CSV whose split is "score", with
+// p = p_up_cal and the conformal interval conf_low..conf_high; its train_*
+// metrics are those of the best epoch, whose weights the fold kept.
 type FoldSummary struct {
 	FoldID int `json:"fold_id"`
 	schema.Metrics

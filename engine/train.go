@@ -113,17 +113,16 @@ func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) 
 	}
 
 	seed := cfg.Seed*1000003 + uint64(fo.ID)
+	var trainStats []model.EpochStats
 	ft, err := fit(ctx, cfg, sc, train, cal, seed, func(epoch int, net *model.Net, st model.EpochStats, co outputs) error {
+		trainStats = append(trainStats, st)
 		var so outputs
 		so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)
 		calScores := calib.Scores(pick(cal.y, calOne), pick(co.mu, calOne), pick(co.sigma, calOne))
 		q, _ := calib.ConformalQuantile(calScores, cfg.Alpha)
 		val := scoredRows(scored, so, calib.Calibrator{}, q)
 		m := ValMetrics(val, cfg.Model.BCEWeight)
-		m.TrainNLL = schema.Float(st.NLL + math.Log(sc.YScale)) // back from the scaled target space
-		m.TrainBCE = schema.Float(st.BCE)
-		m.TrainBrier = schema.Float(st.Brier)
-		m.TrainLoss = m.TrainNLL + schema.Float(cfg.Model.BCEWeight)*m.TrainBCE
+		setTrain(&m, st, sc, cfg.Model.BCEWeight)
 		j.emit(&schema.EpochMetrics{Type: schema.TypeEpochMetrics, FoldID: fo.ID, Epoch: epoch, Metrics: m, ElapsedSeconds: j.elapsed()})
 		if cfg.PredictionDeltas {
 			j.emit(j.delta(fo.ID, epoch, scored, so, val, calScores))
@@ -134,7 +133,20 @@ func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) 
 		return nil, err
 	}
 	defer ft.net.Close()
-	return j.finishFold(fo, ft, sc, cal, calOne, scored)
+	fs, err := j.finishFold(fo, ft, sc, cal, calOne, scored)
+	if err == nil && ft.bestEpoch >= 0 {
+		setTrain(&fs.Metrics, trainStats[ft.bestEpoch], sc, cfg.Model.BCEWeight)
+	}
+	return fs, err
+}
+
+// setTrain fills the train_* metrics from an epoch's numbers, the NLL taken
+// back from the scaled target space to the change space.
+func setTrain(m *schema.Metrics, st model.EpochStats, sc features.Scaler, bceW float64) {
+	m.TrainNLL = schema.Float(st.NLL + math.Log(sc.YScale))
+	m.TrainBCE = schema.Float(st.BCE)
+	m.TrainBrier = schema.Float(st.Brier)
+	m.TrainLoss = m.TrainNLL + schema.Float(bceW)*m.TrainBCE
 }
 
 // finishFold calibrates p_up and the intervals on the calibration part,

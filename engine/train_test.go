@@ -113,6 +113,12 @@ func TestTrainBike(t *testing.T) {
 			}
 			got := ValMetrics(s, onDisk.Config.BCEWeight)
 			want := fs.Metrics
+			for _, m := range msgs { // train_* are the best epoch's
+				if em, ok := m.(*schema.EpochMetrics); ok && em.FoldID == fs.FoldID && em.Epoch == fs.BestEpoch &&
+					(em.TrainLoss != want.TrainLoss || em.TrainBrier != want.TrainBrier) {
+					t.Errorf("fold %d: summary train_loss %v, best epoch %d sent %v", fs.FoldID, want.TrainLoss, fs.BestEpoch, em.TrainLoss)
+				}
+			}
 			got.TrainLoss, got.TrainNLL, got.TrainBCE, got.TrainBrier = want.TrainLoss, want.TrainNLL, want.TrainBCE, want.TrainBrier
 			if !sameMetrics(got, want) {
 				t.Errorf("fold %d: recomputed\n%+v\nsummary\n%+v", fs.FoldID, got, want)
