@@ -26,7 +26,10 @@ type Config struct {
 	// Ensemble is how many independently seeded nets a forecast averages
 	// (as a mixture); CV folds train one net each.
 	Ensemble int
-	// Device and FallbackReason are announced in training_start.
+	// Trainer makes each fold's model: nil is the CPU (model.NewCPU); the
+	// GPU worker passes the device executor's. Device and FallbackReason
+	// are announced in training_start.
+	Trainer                model.NewTrainer `json:"-"`
 	Device, FallbackReason string
 	// PredictionDeltas emits a prediction_delta with the scored rows after
 	// every epoch.

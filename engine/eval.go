@@ -29,7 +29,7 @@ type outputs struct {
 }
 
 // predict runs net on p and maps its outputs back to change space.
-func predict(net *model.Net, sc features.Scaler, p part, bceW float64, buf []float32) (outputs, []float32) {
+func predict(net model.Trainer, sc features.Scaler, p part, bceW float64, buf []float32) (outputs, []float32) {
 	n := len(p.rows)
 	if cap(buf) < 3*n {
 		buf = make([]float32, 3*n)

@@ -10,11 +10,11 @@ import (
 
 // epochFunc sees each epoch's net, training numbers and calibration
 // outputs.
-type epochFunc func(epoch int, net *model.Net, st model.EpochStats, cal outputs) error
+type epochFunc func(epoch int, net model.Trainer, st model.EpochStats, cal outputs) error
 
 // fitted is a trained net with its early-stopping record.
 type fitted struct {
-	net       *model.Net
+	net       model.Trainer
 	epochs    int // epochs run
 	bestEpoch int // 0-indexed epoch whose parameters the net holds
 }
@@ -23,7 +23,11 @@ type fitted struct {
 // the calibration part's loss stops improving, and leaves the net with the
 // best epoch's parameters. The caller closes the net.
 func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, seed uint64, onEpoch epochFunc) (*fitted, error) {
-	net, err := model.New(len(sc.Mean), cfg.Model, seed)
+	newTrainer := cfg.Trainer
+	if newTrainer == nil {
+		newTrainer = model.NewCPU
+	}
+	net, err := newTrainer(len(sc.Mean), cfg.Model, seed)
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 	for k := 0; k < members; k++ {
 		// Each member that stops early shrinks the announced total.
 		total := done + (members-k)*cfg.Epochs
-		ft, err := fit(ctx, cfg, sc, train, cal, cfg.Seed*1000003+999+uint64(k), func(epoch int, _ *model.Net, _ model.EpochStats, _ outputs) error {
+		ft, err := fit(ctx, cfg, sc, train, cal, cfg.Seed*1000003+999+uint64(k), func(epoch int, _ model.Trainer, _ model.EpochStats, _ outputs) error {
 			if progress != nil {
 				progress(done+epoch+1, total)
 			}

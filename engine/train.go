@@ -114,7 +114,7 @@ func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) 
 
 	seed := cfg.Seed*1000003 + uint64(fo.ID)
 	var trainStats []model.EpochStats
-	ft, err := fit(ctx, cfg, sc, train, cal, seed, func(epoch int, net *model.Net, st model.EpochStats, co outputs) error {
+	ft, err := fit(ctx, cfg, sc, train, cal, seed, func(epoch int, net model.Trainer, st model.EpochStats, co outputs) error {
 		trainStats = append(trainStats, st)
 		var so outputs
 		so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)

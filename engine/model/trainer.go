@@ -1,0 +1,29 @@
+package model
+
+import (
+	"context"
+	"math/rand/v2"
+)
+
+// Trainer is a model being trained, wherever it runs: *Net on the CPU
+// through Gorgonia's TapeMachine, or a device executor running the same
+// graph (package cuda). The engine sees only this.
+type Trainer interface {
+	// Epoch runs one shuffled pass over x [rows, in] and y [rows].
+	Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochStats, error)
+	// Forward writes the [rows, 3] outputs for x into dst.
+	Forward(dst, x []float32, rows int)
+	// Snapshot copies the parameters (w1, b1, ...) to the host; Restore
+	// writes such a copy back.
+	Snapshot() [][]float32
+	Restore(params [][]float32)
+	Close() error
+}
+
+// NewTrainer makes a Trainer for in features; New is the CPU one.
+type NewTrainer func(in int, cfg Config, seed uint64) (Trainer, error)
+
+// NewCPU is New as a NewTrainer.
+func NewCPU(in int, cfg Config, seed uint64) (Trainer, error) { return New(in, cfg, seed) }
+
+var _ Trainer = (*Net)(nil)
