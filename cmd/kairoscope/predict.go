@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/kairoscope/kairoscope/engine"
-	"github.com/kairoscope/kairoscope/schema"
 )
 
 func runPredict(ctx context.Context, e *env, args []string) error {
@@ -30,33 +29,12 @@ func runPredict(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := json.MarshalIndent(schema.ForecastPayload(payload(pts, s.Counts)), "", "  ")
+	out, err := json.MarshalIndent(engine.Payload(pts, s.Counts), "", "  ")
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s\n", out)
 	return err
-}
-
-// payload turns forecast points into the /ws/predict output objects.
-func payload(pts []engine.Point, counts bool) []schema.ForecastItem {
-	items := make([]schema.ForecastItem, len(pts))
-	for i, p := range pts {
-		items[i] = schema.ForecastItem{
-			Date: p.Date.Format("2006-01-02"), PredictedAffluence: number(p.Value, counts),
-			ConfLow: number(p.Low, counts), ConfHigh: number(p.High, counts), ConfidenceScore: p.Confidence,
-			PUp: schema.Float(p.PUp), Mu: schema.Float(p.Mu), Sigma: schema.Float(p.Sigma),
-		}
-	}
-	return items
-}
-
-// number keeps counts as JSON integers.
-func number(v float64, counts bool) json.Number {
-	if counts {
-		return json.Number(fmt.Sprintf("%d", int64(v)))
-	}
-	return json.Number(fmt.Sprintf("%.6g", v))
 }
 
 func runBacktest(ctx context.Context, e *env, args []string) error {

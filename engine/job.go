@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/kairoscope/kairoscope/datasets"
+	"github.com/kairoscope/kairoscope/engine/dataset"
+	"github.com/kairoscope/kairoscope/engine/model"
+	"github.com/kairoscope/kairoscope/engine/worker"
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+// Messages of the prediction pipeline, worded as the seed does.
+const (
+	msgLoading     = "Chargement des données..."
+	msgForecasting = "Prédiction Kairoscope du futur en cours..."
+)
+
+// Runtime is what a worker binary brings to a job: where it trains.
+type Runtime struct {
+	Trainer model.NewTrainer // nil: the CPU
+	Device  string           // announced in training_start, e.g. "cpu"
+	// Note, when set, is said once before a forecast starts (e.g. which GPU
+	// runs it).
+	Note string
+}
+
+// RunJob runs one worker job and emits its messages: the training schema
+// for a train job, the /ws/predict statuses for a forecast. A failure is
+// emitted (training_error or error) and returned.
+func RunJob(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error {
+	if spec.Kind == worker.KindForecast {
+		return runForecast(ctx, spec, rt, emit)
+	}
+	s, err := loadSpecData(spec)
+	if err != nil {
+		emit(&schema.TrainingError{Type: schema.TypeTrainingError, Error: err.Error()})
+		return err
+	}
+	_, err = Train(ctx, s, specConfig(Defaults(), spec, rt), emit)
+	return err
+}
+
+func runForecast(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error {
+	fail := func(err error) error {
+		emit(&schema.PredictError{Status: schema.StatusError, Message: err.Error()})
+		return err
+	}
+	emit(&schema.PredictMessage{Status: schema.StatusMessage, Message: msgLoading})
+	if rt.Note != "" {
+		emit(&schema.PredictMessage{Status: schema.StatusMessage, Message: rt.Note})
+	}
+	s, err := loadSpecData(spec)
+	if err != nil {
+		return fail(err)
+	}
+	horizon := spec.Horizon
+	if horizon == 0 {
+		horizon = 30
+	}
+	pts, err := Forecast(ctx, s, specConfig(ForecastDefaults(), spec, rt), horizon, func(step, total int) {
+		emit(&schema.PredictSteps{Status: schema.StatusSteps, Message: msgForecasting,
+			StepName: fmt.Sprintf("Etape %d sur %d", step, total), Step: step, TotalStep: total})
+	})
+	if err != nil {
+		return fail(err)
+	}
+	emit(&schema.PredictOutput{Status: schema.StatusOutput, Payload: Payload(pts, s.Counts)})
+	return nil
+}
+
+func loadSpecData(spec worker.Spec) (*dataset.Series, error) {
+	if spec.Dataset != "" {
+		return datasets.Load(spec.Dataset)
+	}
+	return dataset.Load(spec.DataPath, dataset.Options{Target: spec.Target})
+}
+
+// specConfig applies a spec's non-zero fields and the runtime over base.
+func specConfig(base Config, spec worker.Spec, rt Runtime) Config {
+	c := base
+	set := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	set(&c.Folds, spec.Folds)
+	set(&c.Epochs, spec.Epochs)
+	set(&c.Model.Batch, spec.BatchSize)
+	set(&c.Horizons, spec.Horizons)
+	set(&c.Ensemble, spec.Ensemble)
+	if spec.Patience != nil {
+		c.Patience = *spec.Patience
+	}
+	if len(spec.Hidden) > 0 {
+		c.Model.Hidden = spec.Hidden
+	}
+	if spec.LR != 0 {
+		c.Model.LR = spec.LR
+	}
+	if spec.Seed != 0 {
+		c.Seed = spec.Seed
+	}
+	if spec.Reports != "" {
+		c.Reports = spec.Reports
+	}
+	c.PredictionDeltas = spec.PredictionDeltas
+	c.FallbackReason = spec.FallbackReason
+	c.Trainer = rt.Trainer
+	if rt.Device != "" {
+		c.Device = rt.Device
+	}
+	return c
+}
+
+// Payload turns forecast points into the /ws/predict output objects;
+// counts stay JSON integers.
+func Payload(pts []Point, counts bool) schema.ForecastPayload {
+	items := make(schema.ForecastPayload, len(pts))
+	for i, p := range pts {
+		items[i] = schema.ForecastItem{
+			Date: p.Date.Format("2006-01-02"), PredictedAffluence: number(p.Value, counts),
+			ConfLow: number(p.Low, counts), ConfHigh: number(p.High, counts), ConfidenceScore: p.Confidence,
+			PUp: schema.Float(p.PUp), Mu: schema.Float(p.Mu), Sigma: schema.Float(p.Sigma),
+		}
+	}
+	return items
+}
+
+func number(v float64, counts bool) json.Number {
+	if counts {
+		return json.Number(fmt.Sprintf("%d", int64(v)))
+	}
+	return json.Number(fmt.Sprintf("%.6g", v))
+}
