@@ -13,6 +13,15 @@ help: ## list the targets
 build: ## build bin/kairoscope (pure Go, no CUDA)
 	$(GO) build -o $(BIN)/kairoscope ./cmd/kairoscope
 
+.PHONY: build-gpu
+build-gpu: deps-gpu ## build bin/kairoscope and the GPU worker bin/kairoscope-cuda (tag gpu, Debian's CUDA 11.8)
+	$(GO) build -o $(BIN)/kairoscope ./cmd/kairoscope
+	$(GO) build -tags gpu -o $(BIN)/kairoscope-cuda ./cmd/kairoscope-cuda
+
+.PHONY: kernels
+kernels: deps-gpu ## compile cuda/kernels/kernels.cu to the committed PTX with nvcc
+	$(GO) generate ./cuda/kernels
+
 .PHONY: run
 run: ## run the service on its embedded default data
 	$(GO) run ./cmd/kairoscope serve

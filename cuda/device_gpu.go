@@ -1,0 +1,224 @@
+//go:build gpu
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"gonum.org/v1/gonum/blas"
+	"gorgonia.org/cu"
+	cublas "gorgonia.org/cu/blas"
+
+	"github.com/kairoscope/kairoscope/cuda/kernels"
+)
+
+// GPU is a real NVIDIA device through gorgonia.org/cu. Linking this file
+// makes a binary need libcuda and libcublas, and exit in cu's init when
+// there is no GPU: only cmd/kairoscope-cuda links it, and the server falls
+// back to the CPU worker when it dies before its first message.
+type GPU struct {
+	ctx  *cu.Ctx // runs every call on one OS-locked thread with the context current
+	mod  cu.Module
+	fns  map[string]cu.Function
+	blas *cublas.Standard
+	info Info
+}
+
+var _ Device = (*GPU)(nil)
+
+// OpenGPU opens device ordinal, loads the embedded PTX and cuBLAS.
+func OpenGPU(ordinal int) (*GPU, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, check("cuDeviceGetCount", err)
+	}
+	if n <= ordinal {
+		return nil, &Error{Op: "cuDeviceGet", Result: fmt.Sprintf("%d devices, no device %d", n, ordinal), Err: ErrNoDevice}
+	}
+	d, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return nil, check("cuDeviceGet", err)
+	}
+	name, _ := d.Name()
+	major, minor, _ := d.ComputeCapability()
+	g := &GPU{ctx: cu.NewContext(d, cu.SchedAuto), fns: map[string]cu.Function{}}
+	_, total, err := g.ctx.MemInfo()
+	if err != nil {
+		return nil, check("cuMemGetInfo", err)
+	}
+	g.info = Info{Name: name, ComputeCapability: fmt.Sprintf("%d.%d", major, minor), TotalMemory: total}
+	// cu.LoadData and cublasCreate bind to the context current on the
+	// calling thread: run them on the context's own.
+	err = g.ctx.Do(func() error {
+		var err error
+		if g.mod, err = cu.LoadData(kernels.PTX); err != nil {
+			return check("cuModuleLoadData", err)
+		}
+		g.blas = cublas.New(cublas.WithContext(g.ctx))
+		return nil
+	})
+	if err != nil {
+		g.ctx.Close()
+		return nil, err
+	}
+	for _, k := range kernels.Names {
+		fn, err := g.ctx.ModuleFunction(g.mod, k)
+		if err != nil {
+			g.Close()
+			return nil, check("cuModuleGetFunction "+k, err)
+		}
+		g.fns[k] = fn
+	}
+	return g, nil
+}
+
+func (g *GPU) Info() Info { return g.info }
+
+func (g *GPU) Alloc(bytes int64) (Ptr, error) {
+	p, err := g.ctx.MemAlloc(bytes)
+	if err != nil {
+		if errors.Is(err, cu.OutOfMemory) {
+			free, total, _ := g.ctx.MemInfo()
+			return 0, &MemError{Op: "alloc", Requested: bytes, Free: free, Total: total}
+		}
+		return 0, check("cuMemAlloc", err)
+	}
+	return Ptr(p), nil
+}
+
+func (g *GPU) Free(p Ptr) error {
+	if p == 0 {
+		return nil
+	}
+	g.ctx.MemFree(cu.DevicePtr(p))
+	return check("cuMemFree", g.ctx.Error())
+}
+
+func (g *GPU) CopyIn(dst Ptr, src []float32) error {
+	if len(src) == 0 {
+		return nil
+	}
+	g.ctx.MemcpyHtoD(cu.DevicePtr(dst), unsafe.Pointer(&src[0]), int64(4*len(src)))
+	return check("cuMemcpyHtoD", g.ctx.Error())
+}
+
+func (g *GPU) CopyInInt32(dst Ptr, src []int32) error {
+	if len(src) == 0 {
+		return nil
+	}
+	g.ctx.MemcpyHtoD(cu.DevicePtr(dst), unsafe.Pointer(&src[0]), int64(4*len(src)))
+	return check("cuMemcpyHtoD", g.ctx.Error())
+}
+
+func (g *GPU) CopyOut(dst []float32, src Ptr) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	g.ctx.MemcpyDtoH(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(4*len(dst)))
+	return check("cuMemcpyDtoH", g.ctx.Error())
+}
+
+// Launch passes every argument through an 8-byte holder: cu's LaunchKernel
+// copies 8 bytes from each kernelParams entry.
+func (g *GPU) Launch(name string, grid, block Dim, args ...Arg) error {
+	fn, ok := g.fns[name]
+	if !ok {
+		return fmt.Errorf("kernel %q: %w", name, ErrNotImplemented)
+	}
+	params := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		var u uint64
+		switch v := a.(type) {
+		case Ptr:
+			u = uint64(v)
+		case int32:
+			u = uint64(uint32(v))
+		case int:
+			if v < math.MinInt32 || v > math.MaxInt32 {
+				return fmt.Errorf("kernel %s argument %d: %d overflows int32: %w", name, i, v, ErrBadArgument)
+			}
+			u = uint64(uint32(int32(v)))
+		case float32:
+			u = uint64(math.Float32bits(v))
+		default:
+			return fmt.Errorf("kernel %s argument %d: %T: %w", name, i, a, ErrBadArgument)
+		}
+		params[i] = unsafe.Pointer(&u)
+	}
+	g.ctx.LaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, cu.NoStream, params)
+	return check("launch "+name, g.ctx.Error())
+}
+
+func (g *GPU) Sgemm(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, c Ptr, ldc int) error {
+	err := g.ctx.Do(func() error {
+		g.blas.Sgemm(trans(transA), trans(transB), m, n, k, alpha, devSlice(a, lda*k), lda, devSlice(b, ldb*n), ldb, beta, devSlice(c, ldc*n), ldc)
+		return g.blas.Err()
+	})
+	if err != nil {
+		var st cublas.Status
+		if errors.As(err, &st) && st == cublas.AllocFailed {
+			free, total, _ := g.ctx.MemInfo()
+			return &MemError{Op: "cublasSgemm", Free: free, Total: total}
+		}
+		return &Error{Op: "cublasSgemm", Result: err.Error(), Err: ErrBLAS,
+			Hint: "cuBLAS errors are sticky: the worker must restart"}
+	}
+	return nil
+}
+
+func (g *GPU) Synchronize() error {
+	g.ctx.Synchronize()
+	return check("cuCtxSynchronize", g.ctx.Error())
+}
+
+func (g *GPU) MemInfo() (free, total int64, err error) {
+	free, total, err = g.ctx.MemInfo()
+	return free, total, check("cuMemGetInfo", err)
+}
+
+func (g *GPU) Close() error {
+	if g.blas != nil {
+		g.ctx.Do(func() error { return g.blas.Close() })
+	}
+	return g.ctx.Close()
+}
+
+func trans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+// devSlice disguises device memory as a Go slice: cu/blas takes []float32
+// and hands &s[0] to cuBLAS as a device pointer. (unsafe.Pointer(uintptr)
+// would do the same but go vet flags it.)
+func devSlice(p Ptr, n int) []float32 {
+	return unsafe.Slice(*(**float32)(unsafe.Pointer(&p)), max(n, 1))
+}
+
+// check maps a cu result to the package's errors, with what a person can do.
+func check(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Op: op, Result: err.Error(), Err: ErrLaunch}
+	switch {
+	case errors.Is(err, cu.OutOfMemory):
+		return &MemError{Op: op}
+	case errors.Is(err, cu.NoDevice), errors.Is(err, cu.NotInitialized):
+		e.Err, e.Hint = ErrNoDevice, "no usable NVIDIA GPU or driver; run with --gpus all, or use the CPU worker"
+	case errors.Is(err, cu.IllegalAddress):
+		e.Err, e.Hint = ErrIllegalAddress, "a kernel touched memory outside its buffers; the CUDA context is lost until the worker restarts"
+	case errors.Is(err, cu.LaunchOutOfResources):
+		e.Hint = "the launch asked for more registers or threads than the GPU has; lower --batch-size"
+	case errors.Is(err, cu.InvalidPtx):
+		e.Hint = "the driver cannot compile the embedded PTX; update the NVIDIA driver"
+	case errors.Is(err, cu.LaunchFailed):
+		e.Hint = "the kernel failed; the CUDA context is lost until the worker restarts"
+	}
+	return e
+}
