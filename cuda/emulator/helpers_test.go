@@ -1,0 +1,159 @@
+package emulator
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/kairoscope/kairoscope/cuda"
+)
+
+// u is float32's unit roundoff, 2^-24.
+const u = 1.0 / (1 << 24)
+
+// launchConfigs are the (grid, block) pairs every kernel test runs: fewer
+// threads than elements (the grid-stride loop wraps), a block that is not a
+// power of two, and more threads than elements.
+func launchConfigs(n int) [][2]int {
+	return [][2]int{{1, 64}, {3, 96}, {n/128 + 2, 128}}
+}
+
+func newRand(t testing.TB) *rand.Rand {
+	seed := uint64(len(t.Name())) * 0x9e3779b97f4a7c15
+	for _, c := range t.Name() {
+		seed = seed*31 + uint64(c)
+	}
+	return rand.New(rand.NewPCG(seed, 0x6b61697266))
+}
+
+func randn(r *rand.Rand, n int, scale float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * scale)
+	}
+	return x
+}
+
+// dev wraps a device with fatal-on-error helpers.
+type dev struct {
+	t testing.TB
+	d cuda.Device
+}
+
+func (d dev) alloc(words int) cuda.Ptr {
+	d.t.Helper()
+	p, err := d.d.Alloc(int64(words) * 4)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return p
+}
+
+func (d dev) upload(x []float32) cuda.Ptr {
+	d.t.Helper()
+	p := d.alloc(max(len(x), 1))
+	if err := d.d.CopyIn(p, x); err != nil {
+		d.t.Fatal(err)
+	}
+	return p
+}
+
+func (d dev) uploadInt32(x []int32) cuda.Ptr {
+	d.t.Helper()
+	p := d.alloc(max(len(x), 1))
+	if err := d.d.CopyInInt32(p, x); err != nil {
+		d.t.Fatal(err)
+	}
+	return p
+}
+
+func (d dev) download(p cuda.Ptr, n int) []float32 {
+	d.t.Helper()
+	x := make([]float32, n)
+	if err := d.d.CopyOut(x, p); err != nil {
+		d.t.Fatal(err)
+	}
+	return x
+}
+
+func (d dev) launch(name string, grid, block int, args ...cuda.Arg) {
+	d.t.Helper()
+	if err := d.d.Launch(name, grid, block, args...); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d dev) sgemm(tA, tB bool, m, n, k int, alpha float32, a cuda.Ptr, lda int, b cuda.Ptr, ldb int, beta float32, c cuda.Ptr, ldc int) {
+	d.t.Helper()
+	if err := d.d.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// sameBits fails unless got and want are identical bit for bit (NaNs
+// included).
+func sameBits(t testing.TB, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s[%d] = %v (%#08x), want %v (%#08x) bit for bit", what, i, got[i],
+				math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+		}
+	}
+}
+
+// within fails when |got − want| > tol for some element, and returns the
+// largest |got − want|/tol seen (≤ 1 when it passes).
+func within(t testing.TB, what string, got []float32, want []float64, tol func(i int) float64) float64 {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	worst := 0.0
+	for i := range got {
+		d := math.Abs(float64(got[i]) - want[i])
+		tl := tol(i)
+		if !(d <= tl) {
+			t.Fatalf("%s[%d] = %v, want %v: |diff| %.3g > tolerance %.3g", what, i, got[i], want[i], d, tl)
+		}
+		if tl > 0 {
+			worst = max(worst, d/tl)
+		}
+	}
+	return worst
+}
+
+func f64s(x []float32) []float64 {
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = float64(v)
+	}
+	return y
+}
+
+// wantErr fails unless err is a *cuda.Error (or *cuda.MemError for
+// ErrOutOfMemory) matching sentinel whose text contains every part.
+func wantErr(t testing.TB, err, sentinel error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %v", sentinel)
+	}
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("error %q is not %v", err, sentinel)
+	}
+	var ce *cuda.Error
+	var me *cuda.MemError
+	if !errors.As(err, &ce) && !errors.As(err, &me) {
+		t.Fatalf("error %q (%T) is neither *cuda.Error nor *cuda.MemError", err, err)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not say %q", err, p)
+		}
+	}
+}
