@@ -33,7 +33,10 @@ type Device interface {
 	// Free releases memory from Alloc; Free(0) is a no-op.
 	Free(p Ptr) error
 
-	// CopyIn copies host values to dst (host to device).
+	// CopyIn copies host values to dst (host to device). On real hardware
+	// a copy from pageable Go memory waits for the queued work, so callers
+	// copy once per fold or epoch, never per step. dst may point inside an
+	// allocation; the copy must fit in it.
 	CopyIn(dst Ptr, src []float32) error
 	// CopyInInt32 copies host indices to dst.
 	CopyInInt32(dst Ptr, src []int32) error
@@ -42,6 +45,9 @@ type Device interface {
 	CopyOut(dst []float32, src Ptr) error
 
 	// Launch runs kernel name (an entry of kernels/*.cu) on a 1-D grid.
+	// Outputs may not overlap inputs, except the identical range of an
+	// in-place elementwise kernel. An illegal address is sticky: the
+	// context is lost and every later call fails, as on a GPU.
 	Launch(name string, grid, block Dim, args ...Arg) error
 	// Sgemm is cuBLAS's column-major C = alpha·op(A)·op(B) + beta·C with
 	// op(A) m×k, op(B) k×n and C m×n. Row-major callers swap operands (see
