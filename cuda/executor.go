@@ -1,0 +1,605 @@
+package cuda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	G "gorgonia.org/gorgonia"
+
+	"github.com/kairoscope/kairoscope/engine/model"
+	"github.com/kairoscope/kairoscope/engine/ops"
+	"github.com/kairoscope/kairoscope/engine/optim"
+)
+
+// NewTrainer returns a model.NewTrainer whose trainers run each fold's graph
+// on dev: it builds the CPU net with model.New (so the initial parameters are
+// the CPU path's) and compiles its graph (Compile). The trainers share dev
+// and do not close it.
+func NewTrainer(dev Device) model.NewTrainer {
+	return func(in int, cfg model.Config, seed uint64) (model.Trainer, error) {
+		net, err := model.New(in, cfg, seed)
+		if err != nil {
+			return nil, err
+		}
+		defer net.Close() // the executor keeps the graph, not the TapeMachine
+		e, err := Compile(dev, net, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+}
+
+// Executor runs a model.Net's training graph on a Device: a model.Trainer.
+//
+// Compile gives every node of the graph a device buffer of its shape and
+// turns every op node into its launches (Steps lists them): DenseOp → one
+// Sgemm and one bias_act; MatMulOp → one Sgemm; ActGradOp → relu_grad;
+// ColSumOp → col_sum; ProbLossOp → fill + prob_loss (its buffer holds the
+// five weighted sums, the loss being acc[0]/acc[1]); ProbLossGradOp →
+// prob_loss_grad. Any other op is an ErrNotImplemented error: nothing runs on
+// the CPU behind the caller's back. A training step is the batch gathers,
+// that program, one adam_update per parameter and one add_into of the step's
+// sums into the epoch's.
+//
+// Parameters, Adam's moments and a fold's data stay on the device. An epoch
+// copies the shuffled row order in (rows int32s), never waits for the
+// device, and copies the five epoch sums out at its end: that copy is its one
+// host sync.
+//
+// The Trainer interface gives Forward, Snapshot and Restore no error result:
+// a device error there is kept (Err), Forward fills dst with NaN, and the
+// next Epoch and Close return it.
+//
+// An Executor is not safe for concurrent use.
+type Executor struct {
+	dev   Device
+	cfg   model.Config
+	in    int
+	batch int
+	g     *G.ExprGraph
+
+	bufs     map[*G.Node]*buffer
+	owned    []Ptr // every buffer but the data and Forward's
+	x, r     *buffer
+	wt       *buffer
+	params   []param
+	stepAcc  Ptr    // the ProbLoss node's sums, zeroed every step
+	epochAcc Ptr    // the epoch's sums
+	train    []step // one training step; the first two are the gathers
+	fwd      []layer
+
+	adam *optim.Adam
+	t    int // Adam steps taken
+
+	// the fold's data, uploaded when Epoch sees new arrays
+	hostX, hostY   []float32
+	dX, dY, dPerm  Ptr
+	perm32         []int32
+	accHost        [accLen]float32
+	fRows          int // rows Forward's buffers hold
+	fX             Ptr
+	fH             []Ptr
+	err            error // the first error Forward, Snapshot or Restore could not return
+	closed         bool
+	adamStep, last int // indices in train: the first adam_update, add_into
+}
+
+var _ model.Trainer = (*Executor)(nil)
+
+// param is one parameter on the device with its gradient and Adam moments.
+type param struct {
+	node       *G.Node
+	name       string
+	n          int
+	w, g, m, v Ptr
+}
+
+// layer is one DenseOp of the forward pass, for Forward.
+type layer struct {
+	w, b    Ptr
+	in, out int
+	relu    int32
+}
+
+// Compile builds the device program of net's graph on dev and copies net's
+// current parameters to the device; cfg must be the one net was built with
+// (model.Net does not export it; LR and Batch come from it). Later changes
+// to net's parameters do not reach the executor, and the executor never
+// writes net. On error everything allocated is freed.
+func Compile(dev Device, net *model.Net, cfg model.Config) (*Executor, error) {
+	e := &Executor{dev: dev, cfg: cfg, in: net.In(), g: net.Graph(), bufs: map[*G.Node]*buffer{},
+		adam: optim.NewAdam(cfg.LR, nil)}
+	if err := e.compile(net); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// alloc allocates floats float32s that Close frees.
+func (e *Executor) alloc(floats int, what string) (Ptr, error) {
+	p, err := e.dev.Alloc(int64(floats) * floatBytes)
+	if err != nil {
+		return 0, fmt.Errorf("%w (allocating %s: %d floats)", err, what, floats)
+	}
+	e.owned = append(e.owned, p)
+	return p, nil
+}
+
+func (e *Executor) compile(net *model.Net) error {
+	order, err := G.Sort(e.g)
+	if err != nil {
+		return fmt.Errorf("cuda: sorting the graph: %w", err)
+	}
+	slices.Reverse(order) // Sort puts the loss first: edges go from a node to its children
+	c := &compiler{e: e, bufs: e.bufs, emitted: map[*G.Node]bool{}, names: map[string]int{}}
+	c.display = c.displayNames(order)
+
+	// Inputs by identity: the batch tensors and the parameters are the
+	// arrays net.Batch and net.Params return.
+	bx, br, bw := net.Batch()
+	host := net.Params()
+	e.params = make([]param, len(host))
+	for _, n := range order {
+		switch {
+		case n.IsVar():
+			vals, ok := float32s(n.Value())
+			if !ok {
+				return notImplemented("input %v holds %T: the device runs float32 graphs", n, n.Value())
+			}
+			b, err := c.alloc(n, c.display[n], len(vals))
+			if err != nil {
+				return err
+			}
+			switch {
+			case sameArray(vals, bx):
+				e.x = b
+			case sameArray(vals, br):
+				e.r = b
+			case sameArray(vals, bw):
+				e.wt = b
+			default:
+				i := slices.IndexFunc(host, func(h []float32) bool { return sameArray(vals, h) })
+				if i < 0 {
+					return fmt.Errorf("cuda: graph input %v is neither a batch buffer nor a parameter of the net", n)
+				}
+				e.params[i] = param{node: n, name: b.name, n: len(vals), w: b.ptr}
+				if err := e.dev.CopyIn(b.ptr, vals); err != nil {
+					return fmt.Errorf("%w (copying parameter %s in)", err, b.name)
+				}
+			}
+		case isConstant(n):
+			vals, ok := float32s(n.Value())
+			if !ok {
+				return notImplemented("constant %v holds %T: the device runs float32 graphs", n, n.Value())
+			}
+			b, err := c.alloc(n, c.display[n], len(vals))
+			if err != nil {
+				return err
+			}
+			if err := e.dev.CopyIn(b.ptr, vals); err != nil {
+				return fmt.Errorf("%w (copying constant %s in)", err, b.name)
+			}
+		}
+	}
+	if e.x == nil || e.r == nil || e.wt == nil || len(e.x.shape) != 2 {
+		return fmt.Errorf("cuda: the graph lacks the batch inputs x [batch, in], r and wt")
+	}
+	e.batch = e.x.shape[0]
+	if e.batch != e.cfg.Batch || e.x.shape[1] != e.in {
+		return fmt.Errorf("cuda: the graph's batch is %v, the config says %d rows of %d features", e.x.shape, e.cfg.Batch, e.in)
+	}
+	if err := c.compile(order); err != nil {
+		return err
+	}
+	losses := 0
+	for _, n := range order {
+		if isOp[ops.ProbLossOp](n) {
+			losses++
+		}
+	}
+	if losses != 1 || c.loss == nil {
+		return notImplemented("a graph with %d ProbLoss nodes (want one, differentiated)", losses)
+	}
+	return e.finish(c)
+}
+
+// finish wires the parameters' gradients and Adam state, checks the
+// forward chain for Forward and lays out the training step around c.prog.
+func (e *Executor) finish(c *compiler) error {
+	e.stepAcc = c.bufs[c.loss].ptr
+	var err error
+	if e.epochAcc, err = e.alloc(accLen, "the epoch's loss sums"); err != nil {
+		return err
+	}
+	for i := range e.params {
+		p := &e.params[i]
+		if p.node == nil {
+			return fmt.Errorf("cuda: parameter %d of the net is not in the graph", i)
+		}
+		d := p.node.Deriv()
+		gb, ok := c.bufs[d]
+		if d == nil || !ok || gb.n != p.n {
+			return fmt.Errorf("cuda: parameter %s has no gradient node in the graph (build it with gorgonia.Grad)", p.name)
+		}
+		p.g = gb.ptr
+		if p.m, err = e.alloc(p.n, "Adam's first moment of "+p.name); err != nil {
+			return err
+		}
+		if p.v, err = e.alloc(p.n, "Adam's second moment of "+p.name); err != nil {
+			return err
+		}
+		grid, block := elementwise(p.n)
+		for _, mv := range []Ptr{p.m, p.v} {
+			if err := e.dev.Launch("fill", grid, block, mv, float32(0), int32(p.n)); err != nil {
+				return fmt.Errorf("%w (zeroing Adam's moments of %s)", err, p.name)
+			}
+		}
+	}
+	if err := e.forwardChain(c); err != nil {
+		return err
+	}
+
+	x, r, wt := e.x, e.r, e.wt
+	grid, block := elementwise(e.batch * e.in)
+	e.train = append(e.train,
+		launch("gather_rows", grid, block,
+			fmt.Sprintf("%v = X[perm[s : s+%d]] (rows past the data: 0)", x, e.batch),
+			x.ptr, Ptr(0), Ptr(0), int32(e.batch), int32(e.in), int32(0)))
+	grid, block = elementwise(e.batch)
+	e.train = append(e.train,
+		launch("gather_targets", grid, block,
+			fmt.Sprintf("%v, %v = Y[perm[s : s+%d]], 1 (rows past the data: 0, 0)", r, wt, e.batch),
+			r.ptr, wt.ptr, Ptr(0), Ptr(0), int32(e.batch), int32(0)))
+	e.train = append(e.train, c.prog...)
+	e.adamStep = len(e.train)
+	for _, p := range e.params {
+		grid, block := elementwise(p.n)
+		e.train = append(e.train, launch("adam_update", grid, block,
+			fmt.Sprintf("%s -= Adam(%s) [%d]", p.name, c.bufs[p.node.Deriv()].name, p.n),
+			p.w, p.g, p.m, p.v, float32(0), float32(e.adam.Beta1), float32(e.adam.Beta2), float32(e.adam.Eps),
+			float32(0), int32(p.n)))
+	}
+	e.last = len(e.train)
+	e.train = append(e.train, launch("add_into", 1, 32,
+		fmt.Sprintf("epoch[%d] += %s[%d]", accLen, c.bufs[c.loss].name, accLen), e.epochAcc, e.stepAcc, int32(accLen)))
+	return nil
+}
+
+// forwardChain checks that the forward pass is a chain of DenseOps from x to
+// the loss's input, each with parameters for weights and bias, and records
+// it for Forward.
+func (e *Executor) forwardChain(c *compiler) error {
+	isParam := func(n *G.Node) (Ptr, bool) {
+		for _, p := range e.params {
+			if p.node == n {
+				return p.w, true
+			}
+		}
+		return 0, false
+	}
+	prev := e.x.node
+	for _, n := range c.dense {
+		ch := children(e.g, n)
+		w, okW := isParam(ch[1])
+		b, okB := isParam(ch[2])
+		if ch[0] != prev || !okW || !okB {
+			return notImplemented("Forward: the forward pass is not a chain of dense layers over parameters (at %v)", n)
+		}
+		l := layer{w: w, b: b, in: ch[1].Shape()[0], out: ch[1].Shape()[1]}
+		if n.Op().(ops.DenseOp).Activation() == ops.ReLU {
+			l.relu = 1
+		}
+		e.fwd = append(e.fwd, l)
+		prev = n
+	}
+	if len(e.fwd) == 0 || children(e.g, c.loss)[0] != prev || e.fwd[len(e.fwd)-1].out != model.Outputs {
+		return notImplemented("Forward: the loss does not read the last dense layer's [batch, %d] output", model.Outputs)
+	}
+	return nil
+}
+
+// Steps returns the training step as compiled, one line per device op in
+// launch order: the two batch gathers, the graph's program, one adam_update
+// per parameter and the add_into of the step's sums into the epoch's. Each
+// line is the kernel (or "sgemm") and what it computes.
+func (e *Executor) Steps() []string {
+	lines := make([]string, len(e.train))
+	for i := range e.train {
+		lines[i] = e.train[i].line()
+	}
+	return lines
+}
+
+// Err returns the first device error that Forward, Snapshot or Restore
+// could not return (the Trainer interface gives them no error result).
+func (e *Executor) Err() error { return e.err }
+
+func (e *Executor) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+func (e *Executor) usable() error {
+	if e.closed {
+		return errors.New("cuda: the executor is closed")
+	}
+	return e.err
+}
+
+// Epoch runs one shuffled pass over x [rows, in] and y [rows], drawing the
+// order from rng exactly as (*model.Net).Epoch does, so both see the same
+// batches. x and y are copied to the device only when they are not the
+// arrays of the previous Epoch (same array and length: the engine passes a
+// fold's training data unchanged every epoch; do not modify them in place
+// between epochs). ctx is checked before every batch; a cancelled epoch
+// returns ctx's error.
+func (e *Executor) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (model.EpochStats, error) {
+	var st model.EpochStats
+	if err := e.usable(); err != nil {
+		return st, err
+	}
+	rows, in, b := len(y), e.in, e.batch
+	if len(x) != rows*in {
+		return st, fmt.Errorf("cuda: x has %d values, want %d rows × %d", len(x), rows, in)
+	}
+	perm := rng.Perm(rows)
+	if rows == 0 {
+		return st, nil
+	}
+	if err := e.upload(x, y); err != nil {
+		return st, err
+	}
+	for i, p := range perm {
+		e.perm32[i] = int32(p)
+	}
+	if err := e.dev.CopyInInt32(e.dPerm, e.perm32); err != nil {
+		return st, fmt.Errorf("%w (copying the epoch's row order in)", err)
+	}
+	if err := e.dev.Launch("fill", 1, 32, e.epochAcc, float32(0), int32(accLen)); err != nil {
+		return st, fmt.Errorf("%w (zeroing the epoch's sums)", err)
+	}
+	gr, gt := &e.train[0], &e.train[1]
+	gr.args[1], gt.args[2] = e.dX, e.dY
+	for start := 0; start < rows; start += b {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		valid := int32(min(b, rows-start))
+		idx := e.dPerm + Ptr(start*floatBytes)
+		gr.args[2], gr.args[5] = idx, valid
+		gt.args[3], gt.args[5] = idx, valid
+		e.t++
+		stepSize, bc2Sqrt := e.adam.StepScalars(e.t)
+		for i := e.adamStep; i < e.last; i++ {
+			e.train[i].args[4], e.train[i].args[8] = float32(stepSize), float32(bc2Sqrt)
+		}
+		for i := range e.train {
+			if err := e.train[i].run(e.dev); err != nil {
+				return st, fmt.Errorf("%w (training step %d, device op %d: %s)", err, st.Steps+1, i+1, e.train[i].line())
+			}
+		}
+		st.Steps++
+	}
+	acc := e.accHost[:]
+	if err := e.dev.CopyOut(acc, e.epochAcc); err != nil {
+		return st, fmt.Errorf("%w (copying the epoch's sums out)", err)
+	}
+	n := float64(rows)
+	st.NLL, st.BCE, st.Brier = float64(acc[2])/n, float64(acc[3])/n, float64(acc[4])/n
+	st.Loss = st.NLL + e.cfg.BCEWeight*st.BCE
+	if sum := float64(acc[0]); math.IsNaN(sum) || math.IsInf(sum, 0) {
+		return st, fmt.Errorf("cuda: training diverged (the epoch's loss sum is %v after %d steps); lower the learning rate", sum, st.Steps)
+	}
+	return st, nil
+}
+
+// upload puts x and y on the device unless they are already there.
+func (e *Executor) upload(x, y []float32) error {
+	if e.dX != 0 && sameArray(x, e.hostX) && sameArray(y, e.hostY) {
+		return nil
+	}
+	e.freeData()
+	rows := len(y)
+	what := fmt.Sprintf("the fold's training data: %d rows × %d features", rows, e.in)
+	var err error
+	for _, a := range []struct {
+		p *Ptr
+		n int
+	}{{&e.dX, len(x)}, {&e.dY, rows}, {&e.dPerm, rows}} {
+		if *a.p, err = e.dev.Alloc(int64(a.n) * floatBytes); err != nil {
+			e.freeData()
+			return fmt.Errorf("%w (allocating %s)", err, what)
+		}
+	}
+	if err := e.dev.CopyIn(e.dX, x); err != nil {
+		e.freeData()
+		return fmt.Errorf("%w (copying %s in)", err, what)
+	}
+	if err := e.dev.CopyIn(e.dY, y); err != nil {
+		e.freeData()
+		return fmt.Errorf("%w (copying %s in)", err, what)
+	}
+	e.hostX, e.hostY = x, y
+	e.perm32 = make([]int32, rows)
+	return nil
+}
+
+func (e *Executor) freeData() error {
+	var errs []error
+	for _, p := range []*Ptr{&e.dX, &e.dY, &e.dPerm} {
+		errs = append(errs, e.dev.Free(*p))
+		*p = 0
+	}
+	e.hostX, e.hostY = nil, nil
+	return errors.Join(errs...)
+}
+
+// Forward writes the [rows, 3] outputs for x [rows, in] into dst: the dense
+// layers only, on device buffers kept for the largest rows seen, with one
+// copy in and one copy out. It panics, like (*model.Net).Forward, when dst
+// or x is too short. On a device error dst is filled with NaN and the error
+// is kept (Err).
+func (e *Executor) Forward(dst, x []float32, rows int) {
+	if len(x) < rows*e.in || len(dst) < rows*model.Outputs {
+		panic(fmt.Sprintf("cuda: Forward: %d rows need %d inputs and %d outputs, got %d and %d",
+			rows, rows*e.in, rows*model.Outputs, len(x), len(dst)))
+	}
+	if rows <= 0 {
+		return
+	}
+	err := e.usable()
+	if err == nil {
+		if err = e.forward(dst[:rows*model.Outputs], x[:rows*e.in], rows); err != nil {
+			e.fail(err)
+		}
+	}
+	if err != nil {
+		nan := float32(math.NaN())
+		for i := range dst[:rows*model.Outputs] {
+			dst[i] = nan
+		}
+	}
+}
+
+func (e *Executor) forward(dst, x []float32, rows int) error {
+	if rows > e.fRows {
+		if err := e.freeForward(); err != nil {
+			return err
+		}
+		sizes := []int{rows * e.in}
+		for _, l := range e.fwd {
+			sizes = append(sizes, rows*l.out)
+		}
+		ptrs := make([]Ptr, len(sizes))
+		for i, n := range sizes {
+			p, err := e.dev.Alloc(int64(n) * floatBytes)
+			if err != nil {
+				for _, q := range ptrs[:i] {
+					e.dev.Free(q)
+				}
+				return fmt.Errorf("%w (allocating Forward's buffers for %d rows)", err, rows)
+			}
+			ptrs[i] = p
+		}
+		e.fX, e.fH, e.fRows = ptrs[0], ptrs[1:], rows
+	}
+	if err := e.dev.CopyIn(e.fX, x); err != nil {
+		return fmt.Errorf("%w (Forward: copying %d rows in)", err, rows)
+	}
+	src := e.fX
+	for i, l := range e.fwd {
+		out := e.fH[i]
+		g := rowMajorGemm(false, false, rows, l.out, l.in, src, l.w, out)
+		if err := e.dev.Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, g.a, g.lda, g.b, g.ldb, 0, g.c, g.ldc); err != nil {
+			return fmt.Errorf("%w (Forward: layer %d)", err, i+1)
+		}
+		grid, block := elementwise(rows * l.out)
+		if err := e.dev.Launch("bias_act", grid, block, out, l.b, int32(rows), int32(l.out), l.relu); err != nil {
+			return fmt.Errorf("%w (Forward: layer %d)", err, i+1)
+		}
+		src = out
+	}
+	if err := e.dev.CopyOut(dst, src); err != nil {
+		return fmt.Errorf("%w (Forward: copying %d outputs out)", err, rows)
+	}
+	return nil
+}
+
+func (e *Executor) freeForward() error {
+	errs := []error{e.dev.Free(e.fX)}
+	for _, p := range e.fH {
+		errs = append(errs, e.dev.Free(p))
+	}
+	e.fX, e.fH, e.fRows = 0, nil, 0
+	return errors.Join(errs...)
+}
+
+// Snapshot copies the parameters (w1, b1, ...) to the host. On a device
+// error it returns nil and keeps the error (Err).
+func (e *Executor) Snapshot() [][]float32 {
+	if e.usable() != nil {
+		return nil
+	}
+	s := make([][]float32, len(e.params))
+	for i, p := range e.params {
+		s[i] = make([]float32, p.n)
+		if err := e.dev.CopyOut(s[i], p.w); err != nil {
+			e.fail(fmt.Errorf("%w (Snapshot: copying %s out)", err, p.name))
+			return nil
+		}
+	}
+	return s
+}
+
+// Restore copies a Snapshot back to the device. Adam's state is kept, as
+// (*model.Net).Restore keeps it. A snapshot of the wrong shape or a device
+// error is kept (Err).
+func (e *Executor) Restore(s [][]float32) {
+	if e.usable() != nil {
+		return
+	}
+	if len(s) != len(e.params) {
+		e.fail(fmt.Errorf("cuda: Restore: %d arrays for %d parameters", len(s), len(e.params)))
+		return
+	}
+	for i, p := range e.params {
+		if len(s[i]) != p.n {
+			e.fail(fmt.Errorf("cuda: Restore: %s has %d values, the snapshot %d", p.name, p.n, len(s[i])))
+			return
+		}
+	}
+	for i, p := range e.params {
+		if err := e.dev.CopyIn(p.w, s[i]); err != nil {
+			e.fail(fmt.Errorf("%w (Restore: copying %s in)", err, p.name))
+			return
+		}
+	}
+}
+
+// NodeValue copies the current device value of graph node n out (a host
+// sync), as a dense row-major array of n's shape; for the ProbLoss node it
+// is the loss acc[0]/acc[1] of the last step. For tests and debugging.
+func (e *Executor) NodeValue(n *G.Node) ([]float32, error) {
+	if e.closed {
+		return nil, errors.New("cuda: the executor is closed")
+	}
+	b, ok := e.bufs[n]
+	if !ok {
+		return nil, fmt.Errorf("cuda: node %v is not in the compiled program", n)
+	}
+	v := make([]float32, b.n)
+	if err := e.dev.CopyOut(v, b.ptr); err != nil {
+		return nil, fmt.Errorf("%w (copying %s out)", err, b.name)
+	}
+	if b.acc {
+		var loss float32
+		if v[1] != 0 {
+			loss = v[0] / v[1]
+		}
+		return []float32{loss}, nil
+	}
+	return v, nil
+}
+
+// Close frees the executor's device memory (not the device, which the
+// caller owns) and returns the freeing errors joined with the error kept
+// by Forward, Snapshot or Restore, if any. Closing twice is a no-op.
+func (e *Executor) Close() error {
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	errs := []error{e.err, e.freeData(), e.freeForward()}
+	for _, p := range e.owned {
+		errs = append(errs, e.dev.Free(p))
+	}
+	e.owned = nil
+	return errors.Join(errs...)
+}
