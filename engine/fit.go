@@ -62,6 +62,20 @@ func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, s
 	if best != nil {
 		net.Restore(best)
 	}
+	if err := trainerErr(net); err != nil {
+		net.Close()
+		return nil, err
+	}
 	f.bestEpoch = stop.BestEpoch
 	return f, nil
+}
+
+// trainerErr reports a device error that a Trainer's Forward, Snapshot or
+// Restore could not return (they have no error result; a device executor
+// keeps it and fills its outputs with NaN).
+func trainerErr(t model.Trainer) error {
+	if e, ok := t.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
 }

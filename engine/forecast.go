@@ -89,7 +89,11 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 		}
 		co, buf := predict(ft.net, sc, cal, cfg.Model.BCEWeight, nil)
 		fo, _ := predict(ft.net, sc, fut, cfg.Model.BCEWeight, buf)
+		err = trainerErr(ft.net)
 		ft.net.Close()
+		if err != nil {
+			return nil, err
+		}
 		calOuts, futOuts = append(calOuts, co), append(futOuts, fo)
 	}
 	co, fo := mixture(calOuts), mixture(futOuts)

@@ -118,6 +118,9 @@ func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) 
 		trainStats = append(trainStats, st)
 		var so outputs
 		so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)
+		if err := trainerErr(net); err != nil {
+			return err
+		}
 		calScores := calib.Scores(pick(cal.y, calOne), pick(co.mu, calOne), pick(co.sigma, calOne))
 		q, _ := calib.ConformalQuantile(calScores, cfg.Alpha)
 		val := scoredRows(scored, so, calib.Calibrator{}, q)
@@ -156,6 +159,9 @@ func (j *job) finishFold(fo features.Fold, ft *fitted, sc features.Scaler, cal p
 	var co, so outputs
 	co, j.buf = predict(net, sc, cal, cfg.Model.BCEWeight, j.buf)
 	so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)
+	if err := trainerErr(net); err != nil {
+		return nil, err
+	}
 	cy, cmu, csig, clogit := pick(cal.y, calOne), pick(co.mu, calOne), pick(co.sigma, calOne), pick(co.logit, calOne)
 	cb, _, calWarn := calib.Choose(clogit, ups(cy))
 	calScores := calib.Scores(cy, cmu, csig)

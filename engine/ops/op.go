@@ -57,8 +57,9 @@ func (k Kind) String() string {
 //
 // Contract for a device executor: a node n with n.Op().(ops.Op) runs as the
 // single launch its Kind names. Its parameters come from the op's accessors
-// (Activation, TransA/TransB, BCEWeight), its operand shapes from
-// n.Children(), its output shape from n.Shape(). Every operand and result is
+// (Activation, TransA/TransB, BCEWeight), its operands from the graph's
+// edges in operand order (ExprGraph.From(n.ID()) in Gorgonia v0.9.18, which
+// exports no Children), its output shape from n.Shape(). Every operand and result is
 // a dense row-major tensor of one dtype (float32 or float64); a scalar is a
 // one-element value. The CPU Do of each op is the reference the device
 // implementation must match.

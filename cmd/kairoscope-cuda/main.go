@@ -1,0 +1,58 @@
+//go:build gpu
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kairoscope/kairoscope/cuda"
+	"github.com/kairoscope/kairoscope/engine"
+	"github.com/kairoscope/kairoscope/engine/worker"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("worker", "gpu").Logger()
+	if len(os.Args) != 2 || os.Args[1] != "worker" {
+		fmt.Fprintln(os.Stderr, "usage: kairoscope-cuda worker < spec.json\n\nThe GPU worker; kairoscope serve starts it (see kairoscope serve --help).")
+		os.Exit(2)
+	}
+	if err := run(ctx, log); err != nil {
+		log.Error().Err(err).Msg("job failed")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log zerolog.Logger) error {
+	spec, err := worker.ReadSpec(os.Stdin)
+	if err != nil {
+		return err
+	}
+	// Opening the device fails before any message, so the server can still
+	// fall back to the CPU.
+	dev, err := cuda.OpenGPU(0)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	info := dev.Info()
+	name := fmt.Sprintf("gpu: %s (compute capability %s, %.1f GiB)", info.Name, info.ComputeCapability, float64(info.TotalMemory)/(1<<30))
+	log.Info().Str("device", name).Str("kind", spec.Kind).Msg("job")
+	var mu sync.Mutex
+	enc := json.NewEncoder(os.Stdout)
+	emit := func(m any) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(m)
+	}
+	return engine.RunJob(ctx, spec, engine.Runtime{Trainer: cuda.NewTrainer(dev), Device: name, Note: "Entraînement sur " + name}, emit)
+}
