@@ -558,17 +558,25 @@ type server struct {
 // not exit 0 within serverStopWait. On failure the test shows its log's end.
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with added environment variables and
+// serve flags.
+func startServerWith(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
 	bin, err := buildKairoscope()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &server{reports: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--reports", s.reports)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--reports", s.reports}, args...)...)
 	// The seed clients cannot send a token, and a GPU worker named in the
 	// environment would change which worker runs.
 	s.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "KAIROSCOPE_TOKEN=") || strings.HasPrefix(kv, "KAIROSCOPE_CUDA_WORKER=")
 	})
+	s.cmd.Env = append(s.cmd.Env, env...)
 	// Signals go to the server alone (its workers hear from it), and it dies
 	// with the test binary if that is killed (go test -timeout).
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

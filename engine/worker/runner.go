@@ -151,7 +151,9 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 			continue
 		}
 		if line[0] != '{' || !json.Valid(line) {
-			protoErr = fmt.Errorf("wrote a line that is not a JSON object: %.80q", line)
+			// Often the worker's own last word: gorgonia.org/cu's init prints
+			// why CUDA failed (NoDevice) on stdout before exiting.
+			protoErr = fmt.Errorf("wrote a line that is not a JSON object: %s", clip(string(line), 300))
 			cmd.Process.Kill()
 			break
 		}
@@ -232,4 +234,13 @@ func parseLevel(s string) zerolog.Level {
 		return l
 	}
 	return zerolog.InfoLevel
+}
+
+// clip shortens s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

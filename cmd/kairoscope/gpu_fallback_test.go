@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+// buildCUDAWorker builds the real GPU worker (tag gpu, against Debian's
+// CUDA toolkit), once.
+var buildCUDAWorker = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(e2eDir, "kairoscope-cuda")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-tags", "gpu", "-o", bin, "../kairoscope-cuda").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build -tags gpu (run make deps-gpu for the CUDA toolkit): %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// On this GPU-less machine the real kairoscope-cuda dies in cu's init with
+// NoDevice: --device auto runs the job on the CPU and says why, --device gpu
+// ends in training_error naming it, and the server serves on.
+func TestE2EGPUFallback(t *testing.T) {
+	cudaBin, err := buildCUDAWorker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KAIROSCOPE_CUDA_WORKER=" + cudaBin}
+
+	t.Run("auto falls back to the CPU", func(t *testing.T) {
+		s := startServerWith(t, env, "--device", "auto")
+		msgs := runAndCollect(t, s.addr, schema.TypeTrainingComplete)
+		start := find(msgs, schema.TypeTrainingStart)
+		if start == nil || start["device"] != "cpu" || !strings.Contains(fmt.Sprint(start["fallback_reason"]), "NoDevice") {
+			t.Errorf("training_start %v", start)
+		}
+	})
+	t.Run("gpu reports the error", func(t *testing.T) {
+		s := startServerWith(t, env, "--device", "gpu")
+		msgs := runAndCollect(t, s.addr, schema.TypeTrainingError)
+		if e := fmt.Sprint(msgs[len(msgs)-1]["error"]); !strings.Contains(e, "NoDevice") || !strings.Contains(e, "gpu worker") {
+			t.Errorf("training_error %q", e)
+		}
+		resp, err := http.Get("http://" + s.addr + "/")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("health after the failure: %v %v", resp, err)
+		}
+		var h struct {
+			Devices []struct {
+				Name string
+				OK   bool
+			}
+		}
+		json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		if len(h.Devices) != 2 || h.Devices[1].Name != "gpu" {
+			t.Errorf("devices %+v", h.Devices)
+		}
+	})
+}
+
+// runAndCollect starts a small run and reads /ws until a message of type
+// last.
+func runAndCollect(t *testing.T, addr, last string) []map[string]any {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	postRun(t, addr, `{"dataset":"bike","folds":1,"epochs":1}`)
+	var msgs []map[string]any
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	for {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d messages: %v", len(msgs), err)
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		msgs = append(msgs, m)
+		if m["type"] == last {
+			return msgs
+		}
+		if m["type"] == schema.TypeTrainingError || m["type"] == schema.TypeTrainingComplete {
+			t.Fatalf("ended with %v, want %s", m, last)
+		}
+	}
+}
+
+func find(msgs []map[string]any, typ string) map[string]any {
+	for _, m := range msgs {
+		if m["type"] == typ {
+			return m
+		}
+	}
+	return nil
+}
