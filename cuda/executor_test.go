@@ -18,6 +18,7 @@ import (
 	"github.com/kairoscope/kairoscope/engine/dataset"
 	"github.com/kairoscope/kairoscope/engine/model"
 	"github.com/kairoscope/kairoscope/engine/ops"
+	"github.com/kairoscope/kairoscope/schema"
 )
 
 // The tests' net: 2 hidden layers of 16, batch 32, small enough that the
@@ -597,10 +598,16 @@ func TestEngineTrainsOnTheDevice(t *testing.T) {
 	t.Run("out of memory", func(t *testing.T) {
 		c := cfg
 		c.Reports, c.Trainer = t.TempDir(), cuda.NewTrainer(newEmulator(t, 64<<10))
-		_, err := engine.Train(context.Background(), s, c, nil)
-		if !errors.Is(err, cuda.ErrOutOfMemory) || !strings.HasPrefix(err.Error(), "fold 0: CUDA out of memory") {
+		var last any
+		_, err := engine.Train(context.Background(), s, c, func(m any) { last = m })
+		if !errors.Is(err, cuda.ErrOutOfMemory) {
 			t.Fatalf("err = %v", err)
 		}
-		t.Log(err)
+		// What a client of the training schema sees.
+		te, ok := last.(*schema.TrainingError)
+		if !ok || !strings.HasPrefix(te.Error, "CUDA out of memory: alloc of ") || !strings.Contains(te.Error, " free of ") {
+			t.Fatalf("last message %#v", last)
+		}
+		t.Log(te.Error)
 	})
 }

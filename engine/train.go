@@ -82,7 +82,7 @@ func (j *job) run(ctx context.Context) (*Summary, error) {
 	for _, fo := range folds {
 		fs, err := j.fold(ctx, fo)
 		if err != nil {
-			return nil, fmt.Errorf("fold %d: %w", fo.ID, err)
+			return nil, fmt.Errorf("%w (fold %d)", err, fo.ID) // the cause first: a client reads "CUDA out of memory: ..."
 		}
 		sum.Folds = append(sum.Folds, *fs)
 	}
