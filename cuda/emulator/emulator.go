@@ -239,35 +239,29 @@ func copyError(op string, err error) error {
 // CopyIn copies src to dst. An out-of-range dst is an error
 // (cuda.ErrIllegalAddress, not sticky: cuMemcpy checks before copying).
 func (e *Emulator) CopyIn(dst cuda.Ptr, src []float32) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	const op = "cuMemcpyHtoD"
-	if err := e.usable(op); err != nil {
-		return err
-	}
-	d, err := e.span(dst, int64(len(src)), "dst")
-	if err != nil {
-		return copyError(op, err)
-	}
-	copy(d, src)
-	e.c.BytesHtoD += int64(len(src)) * sizeofF32
-	return nil
+	return e.copyIn(dst, len(src), func(d []float32) { copy(d, src) })
 }
 
 // CopyInInt32 copies the indices src to dst, as CopyIn.
 func (e *Emulator) CopyInInt32(dst cuda.Ptr, src []int32) error {
+	return e.copyIn(dst, len(src), func(d []float32) { copy(asInt32s(d), src) })
+}
+
+// copyIn checks and counts a host-to-device copy of n words; fill writes
+// them into the device span.
+func (e *Emulator) copyIn(dst cuda.Ptr, n int, fill func(d []float32)) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	const op = "cuMemcpyHtoD"
 	if err := e.usable(op); err != nil {
 		return err
 	}
-	d, err := e.span(dst, int64(len(src)), "dst")
+	d, err := e.span(dst, int64(n), "dst")
 	if err != nil {
 		return copyError(op, err)
 	}
-	copy(asInt32s(d), src)
-	e.c.BytesHtoD += int64(len(src)) * sizeofF32
+	fill(d)
+	e.c.BytesHtoD += int64(n) * sizeofF32
 	return nil
 }
 
