@@ -1,10 +1,13 @@
 // Package cuda runs the engine's Gorgonia graph on a device: the Device
-// interface and its written contract, the typed CUDA errors, and the names
-// of the kernels in kernels/*.cu. Implementations sit beside it: the CPU
-// emulator (package cuda/emulator, cgo, always built, used by tests and
-// benchmarks) and the gorgonia.org/cu device (build tag gpu, linked only
-// into cmd/kairoscope-cuda).
+// interface and its written contract (device.go), the typed CUDA errors
+// (errors.go), and the executor (executor.go, program.go) that compiles the
+// model's training graph into one cuBLAS GEMM or one kernel of
+// kernels/kernels.cu per node and trains it with the parameters, Adam
+// state and fold data kept on the device.
 //
-// This package itself imports neither cgo nor gorgonia.org/cu, so the
-// server and the CPU worker can name its types without linking CUDA.
+// Implementations of Device: the CPU emulator (package cuda/emulator, cgo,
+// used by tests and benchmarks) and the gorgonia.org/cu device
+// (device_gpu.go, build tag gpu, linked only into cmd/kairoscope-cuda).
+// Without the gpu tag this package imports neither cgo nor gorgonia.org/cu;
+// it does import Gorgonia's graph and engine/model, whose graph it runs.
 package cuda
