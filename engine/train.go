@@ -218,8 +218,9 @@ func (j *job) delta(fold, epoch int, p part, o outputs, s Scored, calScores []fl
 	d := &schema.PredictionDelta{Type: schema.TypePredictionDelta, FoldID: fold, Epoch: epoch, Predictions: make([]schema.Prediction, len(p.rows))}
 	for i, r := range p.rows {
 		z := (s.Y[i] - s.Mu[i]) / s.Sigma[i]
+		y := schema.Float(s.Y[i])
 		d.Predictions[i] = schema.Prediction{
-			Timestamp: j.frame.Dates[r.T+r.H].Format(time.RFC3339), Mu: schema.Float(s.Mu[i]), Sigma: schema.Float(s.Sigma[i]),
+			Timestamp: j.frame.Dates[r.T+r.H].Format(time.RFC3339), YTrue: &y, Mu: schema.Float(s.Mu[i]), Sigma: schema.Float(s.Sigma[i]),
 			PUpRaw: schema.Float(calib.Sigmoid(o.logit[i])), PUpCal: schema.Float(s.P[i]), ConformalP: schema.Float(calib.ConformalP(math.Abs(z), calScores)), PITZ: schema.Float(z),
 		}
 	}

@@ -143,7 +143,8 @@ type PredictionDelta struct {
 
 // Prediction is one row of a PredictionDelta.
 type Prediction struct {
-	Timestamp  string `json:"timestamp"` // RFC 3339, UTC midnight of the target day
+	Timestamp  string `json:"timestamp"`        // RFC 3339, UTC midnight of the target day
+	YTrue      *Float `json:"y_true,omitempty"` // the actual change (up = y_true > 0); not in the seed
 	Mu         Float  `json:"mu"`
 	Sigma      Float  `json:"sigma"`
 	PUpRaw     Float  `json:"p_up_raw"`
