@@ -22,6 +22,10 @@ build-gpu: deps-gpu ## build bin/kairoscope and the GPU worker bin/kairoscope-cu
 kernels: deps-gpu ## compile cuda/kernels/kernels.cu to the committed PTX with nvcc
 	$(GO) generate ./cuda/kernels
 
+.PHONY: web
+web: ## rebuild the dashboard's committed assets, web/dist, from web/src and web/package-lock.json (npm ci)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
 .PHONY: run
 run: ## run the service on its embedded default data
 	$(GO) run ./cmd/kairoscope serve

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kairoscope/kairoscope/datasets"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/web"
 )
 
 // ServerConfig is everything the server needs besides its jobs.
@@ -76,9 +77,15 @@ func (s *Server) Run(ctx context.Context) {
 // Runs is the run registry (for --train-on-start).
 func (s *Server) Runs() *Runs { return s.runs }
 
-// Handler routes every endpoint through authentication.
+// Handler routes every endpoint through authentication, but the dashboard's
+// static page and assets (package web): they hold no data, and a browser
+// loading them cannot attach the token; the page passes it on to the API.
 func (s *Server) Handler() http.Handler {
+	root := http.NewServeMux()
+	root.Handle("GET "+web.Path, web.Handler())
+	root.Handle("GET "+web.Path+"/", web.Handler())
 	mux := http.NewServeMux()
+	root.Handle("/", s.authenticate(mux))
 	mux.HandleFunc("GET /{$}", s.health)
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("GET /ws", s.limitConns(s.hub.ServeWS))
@@ -88,7 +95,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/runs", s.listRuns)
 	mux.HandleFunc("GET /api/runs/{id}", s.getRun)
 	mux.HandleFunc("DELETE /api/runs/{id}", s.cancelRun)
-	return s.authenticate(mux)
+	return root
 }
 
 // authenticate demands the token, when one is set, from every request. The
@@ -140,7 +147,18 @@ type Health struct {
 	Endpoints     []string        `json:"endpoints"`
 }
 
+// health answers GET / with the health JSON, or, for a browser (an Accept
+// header naming text/html), with a redirect to the dashboard that keeps the
+// query (?token=). curl sends "Accept: */*" and gets the JSON.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		to := web.Path
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
 	ds, err := datasets.Describe()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
@@ -149,7 +167,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Health{
 		Status: "ok", Service: "kairoscope", Version: s.cfg.Version, UptimeSeconds: time.Since(s.started).Seconds(),
 		Devices: s.cfg.Devices, Datasets: ds, ActiveRuns: s.runs.Active(), Clients: s.hub.Clients() + s.pipeline.Clients(),
-		Endpoints: []string{"GET /", "GET /ws", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
+		Endpoints: []string{"GET /", "GET " + web.Path, "GET /ws", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
 			"POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}"},
 	})
 }
