@@ -1,0 +1,79 @@
+package benchmarks
+
+import (
+	"context"
+	"flag"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/kairoscope/kairoscope/engine/model"
+	"github.com/kairoscope/kairoscope/engine/ops"
+)
+
+// dataDir is where Run puts the data files both sides read; empty: the
+// benchmark makes the same data itself.
+var dataDir = flag.String("benchmarks.data", "", "read the benchmark data from this directory (written by Run) instead of generating it")
+
+// epochTimeout bounds one benchmark's epochs: Epoch checks its context
+// before every step, so a stuck run fails instead of hanging.
+const epochTimeout = 10 * time.Minute
+
+// BenchmarkEpoch times training epochs of the CPU engine (model.NewCPU, what
+// the engine runs without a GPU), one sub-benchmark per configuration of a
+// full run. An op is one epoch, after one untimed warm-up epoch; s/epoch and
+// samples/s are reported with the allocations per epoch.
+func BenchmarkEpoch(b *testing.B) {
+	for _, c := range Configs(false) {
+		b.Run(c.Name(), func(b *testing.B) { benchEpoch(b, c, model.NewCPU, nil) })
+	}
+}
+
+// benchEpoch runs c's epochs on the trainers newTrainer makes; measure,
+// when not nil, runs after the timed epochs, before the trainer is closed.
+func benchEpoch(b *testing.B, c Config, newTrainer model.NewTrainer, measure func(*testing.B)) {
+	x, r := benchData(b, c.Rows)
+	tr, err := newTrainer(Features, c.Model(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), epochTimeout)
+	defer cancel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	if _, err := tr.Epoch(ctx, x, r, rng); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var st model.EpochStats
+	for b.Loop() {
+		if st, err = tr.Epoch(ctx, x, r, rng); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if measure != nil {
+		measure(b)
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(sec, "s/epoch")
+	b.ReportMetric(float64(c.Rows)/sec, "samples/s")
+	b.ReportMetric(float64(st.Steps), "steps/epoch")
+	b.ReportMetric(st.Loss, "loss")
+}
+
+func benchData(b *testing.B, rows int) (x, r []float32) {
+	if *dataDir == "" {
+		return Synthetic(rows, DataSeed)
+	}
+	x, r, err := ReadData(*dataDir, rows)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return x, r
+}
+
+// TestPrintBLAS prints the BLAS the CPU engine's GEMMs run on; Run reads
+// it from the built binary.
+func TestPrintBLAS(t *testing.T) {
+	t.Logf("BLAS: %s", ops.BLAS())
+}

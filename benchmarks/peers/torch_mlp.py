@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""The benchmark model in PyTorch: the peer `make bench` runs beside Kairoscope.
+
+Same model, data, batch and optimizer as benchmarks/bench_test.go:
+  MLP 40 -> H -> H (ReLU) -> 3 (mu, s, logit), float32, PyTorch's default
+  Linear initialisation U(+-1/sqrt(fan_in)), Adam lr 1e-3, batch B, reshuffled
+  every epoch with manual randperm indexing (no DataLoader). The last partial
+  batch is one (short) step, so both sides take ceil(rows / B) steps per epoch;
+  Kairoscope pads that batch with zero-weight rows, which its loss ignores.
+  Loss: mean Gaussian NLL (sigma = softplus(s) + 1e-4, incl. 0.5*log(2*pi))
+        + 0.5 * mean BCE(1[r > 0], sigmoid(logit)); loss.item() every step,
+  as Kairoscope reads every step's loss.
+Data: the raw float32 files benchmarks.WriteData writes (--data DIR), or,
+without --data, torch.randn / exponential_ with the same distribution.
+
+Run with Debian's /usr/bin/python3 (python3-torch), one thread:
+  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 torch_mlp.py --rows 10000 --hidden 64 --batch 256 --epochs 20
+It times --epochs epochs after --warmup untimed ones and prints one JSON line:
+  {"torch": version, "threads": n, "s_per_epoch": mean, "epochs": n,
+   "steps_per_epoch": n, "loss": last epoch's mean loss}
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FEATURES = 40
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+SIGMA_EPS = 1e-4
+
+
+def prob_loss(out, r, bce_w):
+    mu, s, logit = out[:, 0], out[:, 1], out[:, 2]
+    sigma = F.softplus(s) + SIGMA_EPS
+    z = (r - mu) / sigma
+    nll = HALF_LOG_2PI + torch.log(sigma) + 0.5 * z * z
+    y = (r > 0).to(out.dtype)
+    bce = F.binary_cross_entropy_with_logits(logit, y, reduction="mean")
+    return nll.mean() + bce_w * bce
+
+
+def load(a):
+    if not a.data:
+        x = torch.randn(a.rows, FEATURES)
+        r = torch.where(torch.rand(a.rows) < 0.5, torch.zeros(a.rows), torch.empty(a.rows).exponential_())
+        return x, r
+    xf = os.path.join(a.data, f"x{a.rows}.f32")
+    rf = os.path.join(a.data, f"r{a.rows}.f32")
+    x = torch.from_file(xf, shared=False, size=a.rows * FEATURES, dtype=torch.float32).view(a.rows, FEATURES)
+    r = torch.from_file(rf, shared=False, size=a.rows, dtype=torch.float32)
+    return x, r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=10000)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--bce-weight", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default="", help="directory of x<rows>.f32 and r<rows>.f32")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+
+    x, r = load(a)
+    h = a.hidden
+    model = nn.Sequential(nn.Linear(FEATURES, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    steps = (a.rows + a.batch - 1) // a.batch
+
+    def epoch():
+        perm = torch.randperm(a.rows)
+        total = 0.0
+        for s in range(steps):
+            idx = perm[s * a.batch:(s + 1) * a.batch]
+            xb, rb = x[idx], r[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = prob_loss(model(xb), rb, a.bce_weight)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        return total / a.rows
+
+    for _ in range(a.warmup):
+        epoch()
+    loss = float("nan")
+    t0 = time.perf_counter()
+    for _ in range(a.epochs):
+        loss = epoch()
+    dt = time.perf_counter() - t0
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "s_per_epoch": dt / max(1, a.epochs), "epochs": a.epochs,
+                      "steps_per_epoch": steps, "loss": loss}))
+
+
+if __name__ == "__main__":
+    main()

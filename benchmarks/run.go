@@ -1,0 +1,245 @@
+package benchmarks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// options are Run's flags.
+type options struct {
+	quick   bool
+	runs    int
+	out     string
+	blas    string
+	python  string
+	goCmd   string
+	timeout time.Duration
+	only    string
+	gpu     bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.quick, "quick", false, "the default model only, fewer runs and epochs (under a minute)")
+	fs.IntVar(&o.runs, "runs", 0, "runs per configuration and side (default 5, quick 3)")
+	fs.StringVar(&o.out, "out", "", "results file (default benchmarks/results/full.json or quick.json)")
+	fs.StringVar(&o.blas, "blas", "auto", "the CPU engine's BLAS: auto (OpenBLAS when it links, else gonum), openblas or gonum")
+	fs.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with torch for the PyTorch peer (Debian's python3-torch)")
+	fs.StringVar(&o.goCmd, "go", "go", "the go command that builds the benchmark binaries")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit on any one process (build, run or peer)")
+	fs.StringVar(&o.only, "only", "", "run only the configurations of this kind (default, rows, hidden, batch)")
+	fs.BoolVar(&o.gpu, "gpu", true, "benchmark the GPU engine when nvidia-smi finds a GPU")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.runs == 0 {
+		o.runs = 5
+		if o.quick {
+			o.runs = 3
+		}
+	}
+	if o.runs < 1 {
+		return nil, fmt.Errorf("-runs %d: need at least one", o.runs)
+	}
+	if o.blas != "auto" && o.blas != "openblas" && o.blas != "gonum" {
+		return nil, fmt.Errorf("-blas %q: want auto, openblas or gonum", o.blas)
+	}
+	return o, nil
+}
+
+// Run is the bench command: it builds the benchmark binary, times every
+// configuration on the CPU engine, the GPU engine where there is a GPU,
+// and the PyTorch peer, interleaved, prints the table to stdout (progress
+// to stderr) and writes the results file. It runs from anywhere inside the
+// module.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	start := time.Now()
+	dir, err := packageDir(ctx, o)
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		o.out = filepath.Join(dir, "results", mode(o)+".json")
+	}
+	tmp, err := os.MkdirTemp("", "kairoscope-bench-")
+	if err != nil {
+		return fmt.Errorf("benchmarks: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	res := &Results{Schema: Schema, Mode: mode(o), Started: start.UTC().Truncate(time.Second), Machine: machine(o)}
+	res.Method = Method{
+		Runs: o.runs, WarmupEpochs: 1, TorchThreads: 1,
+		Order:     "interleaved per configuration: Kairoscope, PyTorch, Kairoscope, ... (each run a fresh process)",
+		Statistic: "median over runs of each run's mean seconds per timed epoch; peak RSS is the largest run's (getrusage of the process)",
+		Data:      fmt.Sprintf("the same files on both sides: x ~ N(0,1) [rows, %d] float32, r = 0 with probability 1/2 else Exp(1), seed %d", Features, DataSeed),
+		LastBatch: "one step on both sides: Kairoscope pads it to the batch size with zero-weight rows, PyTorch runs it short",
+	}
+
+	b := &bench{o: o, dir: dir, tmp: tmp, stderr: stderr}
+	fmt.Fprintf(stderr, "building the benchmark binary (%s)\n", o.blas)
+	if res.Machine.BLAS, err = b.buildCPU(ctx); err != nil {
+		return err
+	}
+	res.Machine.Torch, res.Machine.TorchUnavailable = b.torchVersion(ctx)
+	res.GPU = b.detectGPU(ctx)
+	if !res.GPU.Available {
+		fmt.Fprintf(stderr, "GPU unavailable: %s; counting the GPU engine's device work on the emulator\n", res.GPU.Reason)
+		ec, err := CountEmulator(ctx, Default)
+		if err != nil {
+			return err
+		}
+		res.GPU.Emulator = ec
+	}
+
+	configs := Configs(o.quick)
+	if o.only != "" {
+		var keep []Config
+		for _, c := range configs {
+			if c.Kind == o.only {
+				keep = append(keep, c)
+			}
+		}
+		if len(keep) == 0 {
+			return fmt.Errorf("-only %q matches no configuration", o.only)
+		}
+		configs = keep
+	}
+	written := map[int]bool{}
+	for _, c := range configs {
+		if !written[c.Rows] {
+			if err := WriteData(tmp, c.Rows); err != nil {
+				return err
+			}
+			written[c.Rows] = true
+		}
+		cr, err := b.config(ctx, c, res)
+		if err != nil {
+			return err
+		}
+		res.Configs = append(res.Configs, *cr)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	printTable(stdout, res)
+	if err := writeResults(o.out, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nwrote %s\n", relPath(o.out))
+	return nil
+}
+
+func mode(o *options) string {
+	if o.quick {
+		return "quick"
+	}
+	return "full"
+}
+
+// config runs c's interleaved runs.
+func (b *bench) config(ctx context.Context, c Config, res *Results) (*ConfigResult, error) {
+	epochs := c.Epochs(b.o.quick)
+	var ks, gs, ts []run
+	for i := 0; i < b.o.runs; i++ {
+		k, err := b.kairoscope(ctx, b.cpuBin, "BenchmarkEpoch", c, epochs)
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
+		line := fmt.Sprintf("%-7s %s  run %d/%d  kairoscope %.4f s/epoch", c.Kind, c.Name(), i+1, b.o.runs, k.sPerEpoch)
+		if res.GPU.Available {
+			g, err := b.kairoscope(ctx, b.gpuBin, "BenchmarkEpochGPU", c, epochs)
+			if err != nil {
+				return nil, err
+			}
+			gs = append(gs, g)
+			line += fmt.Sprintf("  gpu %.4f s/epoch", g.sPerEpoch)
+		}
+		if res.Machine.Torch != "" {
+			t, err := b.torch(ctx, c, epochs)
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, t)
+			line += fmt.Sprintf("  torch %.4f s/epoch", t.sPerEpoch)
+		}
+		fmt.Fprintln(b.stderr, line)
+	}
+	cr := &ConfigResult{Config: c, Steps: c.Steps(), Epochs: epochs,
+		Kairoscope: summarise(ks, c.Rows), GPU: summarise(gs, c.Rows), Torch: summarise(ts, c.Rows)}
+	if cr.Torch != nil && cr.Torch.SPerEpoch > 0 {
+		cr.Ratio = cr.Kairoscope.SPerEpoch / cr.Torch.SPerEpoch
+		if cr.GPU != nil {
+			cr.GPURatio = cr.GPU.SPerEpoch / cr.Torch.SPerEpoch
+		}
+	}
+	return cr, nil
+}
+
+func writeResults(path string, res *Results) error {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("benchmarks: encoding results: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("benchmarks: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("benchmarks: writing results: %w", err)
+	}
+	return nil
+}
+
+// relPath shows path relative to the working directory when it is inside it.
+func relPath(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return path
+}
+
+// machine describes this machine (BLAS and PyTorch are filled in later).
+func machine(o *options) Machine {
+	m := Machine{CPU: cpuModel(), Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), Python: o.python}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}

@@ -1,0 +1,116 @@
+package benchmarks
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// printTable writes the run's results as a table with a header saying what
+// ran where, then the GPU section.
+func printTable(w io.Writer, res *Results) {
+	m := res.Machine
+	fmt.Fprintf(w, "Kairoscope against PyTorch: %s run of %s (%.0f s)\n", res.Mode, res.Started.Format("2006-01-02 15:04 UTC"), res.Seconds)
+	fmt.Fprintf(w, "machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.OS, m.Go)
+	fmt.Fprintf(w, "CPU engine: BLAS %s\n", m.BLAS)
+	if m.Torch != "" {
+		fmt.Fprintf(w, "PyTorch: %s, %d thread (%s)\n", m.Torch, res.Method.TorchThreads, m.Python)
+	} else {
+		fmt.Fprintf(w, "PyTorch unavailable: %s\n", m.TorchUnavailable)
+	}
+	fmt.Fprintf(w, "model: MLP %d→h→h→3 ReLU, float32, Adam lr %g, loss NLL + %g·BCE; medians of %d interleaved runs of %d warm-up + N timed epochs\n\n",
+		Features, LR, BCEWeight, res.Method.Runs, res.Method.WarmupEpochs)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"kind", "rows", "hidden", "batch", "steps", "N", "Kairoscope s/epoch", "samples/s", "peak RSS"}
+	if res.GPU.Available {
+		head = append(head, "GPU s/epoch", "samples/s", "device mem")
+	}
+	head = append(head, "PyTorch s/epoch", "samples/s", "peak RSS", "Kairoscope/PyTorch")
+	if res.GPU.Available {
+		head = append(head, "GPU/PyTorch")
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	for _, c := range res.Configs {
+		row := []string{c.Kind, thousands(float64(c.Rows)), fmt.Sprint(c.Hidden), fmt.Sprint(c.Batch), fmt.Sprint(c.Steps), fmt.Sprint(c.Epochs)}
+		row = append(row, side(c.Kairoscope, false)...)
+		if res.GPU.Available {
+			row = append(row, side(c.GPU, true)...)
+		}
+		row = append(row, side(c.Torch, false)...)
+		row = append(row, ratio(c.Ratio))
+		if res.GPU.Available {
+			row = append(row, ratio(c.GPURatio))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	g := res.GPU
+	if g.Available {
+		fmt.Fprintf(w, "GPU: %s\n", g.Device)
+		return
+	}
+	fmt.Fprintf(w, "GPU unavailable: %s\n", g.Reason)
+	if e := g.Emulator; e != nil {
+		fmt.Fprintf(w, "GPU engine's device work, counted on the emulator (hidden %d, batch %d):\n", e.Config.Hidden, e.Config.Batch)
+		fmt.Fprintf(w, "  per training step: %v\n", e.PerStep)
+		fmt.Fprintf(w, "  per epoch, beyond its steps: %v\n", e.PerEpoch)
+		fmt.Fprintf(w, "  per row of an epoch: %v\n", e.PerRow)
+		fmt.Fprintf(w, "  per fold (the first epoch on new data, beyond a later one), %d rows: %v\n", e.Rows, e.PerFold)
+		fmt.Fprintf(w, "  peak device memory on %d rows: %s\n", e.Rows, bytesString(e.PeakDeviceBytes))
+	}
+}
+
+// side gives a Side's columns: s/epoch, samples/s and memory (the device's
+// on a GPU, else peak RSS).
+func side(s *Side, device bool) []string {
+	if s == nil {
+		return []string{"—", "—", "—"}
+	}
+	mem := s.PeakRSSBytes
+	if device {
+		mem = s.DeviceBytes
+	}
+	return []string{fmt.Sprintf("%.4f", s.SPerEpoch), thousands(s.SamplesPerS), bytesString(mem)}
+}
+
+func ratio(r float64) string {
+	if r == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
+// thousands formats v rounded, with commas: 1,234,567.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// bytesString is n in B, KiB, MiB or GiB.
+func bytesString(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+}
