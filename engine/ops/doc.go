@@ -36,16 +36,21 @@
 //
 // # Performance notes
 //
-// GEMMs go through gonum's blas32/blas64 packages (not Gorgonia's BLAS
-// setting), so blas32.Use / blas64.Use swap in another implementation
-// (OpenBLAS through gonum's netlib) for these ops. Each Do allocates only its
-// result. Gorgonia's TapeMachine clears its registers on Reset and so never
+// The float32 GEMMs (not Gorgonia's BLAS setting) run on OpenBLAS's
+// cblas_sgemm through cgo when built with the openblas tag (blas_openblas.go:
+// libopenblas-dev to build, libopenblas.so.0 to run, one OpenBLAS thread
+// unless OPENBLAS_NUM_THREADS says otherwise), and otherwise on gonum's
+// blas32, so that blas32.Use swaps in another implementation; BLAS names the
+// one in use. On the default model's epoch OpenBLAS is 2.7× faster than
+// gonum (0.0704 → 0.0264 s, medians of 5, 2-core Xeon). float64 stays on
+// blas64. Each Do allocates only its result. Gorgonia's TapeMachine clears its registers on Reset and so never
 // hands these ops a preallocated result: UsePreallocDo is implemented for
 // callers that drive the ops themselves, but the VM does not reach it.
 //
 // # Imports
 //
-// Only Gorgonia, gorgonia.org/tensor, github.com/chewxy/hm and gonum's BLAS.
+// Only Gorgonia, gorgonia.org/tensor, github.com/chewxy/hm and gonum's BLAS
+// (and, with the openblas tag, cgo and libopenblas).
 // It must not import gorgonia.org/cu, the cuda/ tree, or any other engine
 // package: the model and the device executor depend on it, not the reverse.
 package ops

@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -199,7 +198,9 @@ func transpose(t bool) blas.Transpose {
 // gemm32 computes c = op(a)·op(b) + beta·c for row-major contiguous
 // matrices: op(a) is m×k (a is stored k×m when tA), op(b) is k×n (b is stored
 // n×k when tB), c is m×n. No transpose is materialised: the flags go to BLAS.
-// It runs on whatever blas32.Use installed (gonum's pure-Go BLAS by default).
+// It runs on sgemm: OpenBLAS with the openblas build tag, else whatever
+// blas32.Use installed (gonum's pure-Go BLAS by default); see BLAS. It
+// panics when a slice is too short, before calling BLAS.
 func gemm32(tA, tB bool, m, n, k int, a, b []float32, beta float32, c []float32) {
 	if m == 0 || n == 0 {
 		return
@@ -209,11 +210,10 @@ func gemm32(tA, tB bool, m, n, k int, a, b []float32, beta float32, c []float32)
 		return
 	}
 	ra, ca, rb, cb := storedShapes(tA, tB, m, n, k)
-	blas32.Gemm(transpose(tA), transpose(tB), 1,
-		blas32.General{Rows: ra, Cols: ca, Stride: ca, Data: a},
-		blas32.General{Rows: rb, Cols: cb, Stride: cb, Data: b},
-		beta,
-		blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+	if len(a) < ra*ca || len(b) < rb*cb || len(c) < m*n {
+		panic(fmt.Sprintf("ops: gemm %d×%d·%d×%d: slices too short: len(a)=%d len(b)=%d len(c)=%d", m, k, k, n, len(a), len(b), len(c)))
+	}
+	sgemm(tA, tB, m, n, k, a, ca, b, cb, beta, c, n)
 }
 
 // storedShapes gives the stored (rows, cols) of a and b for op(a) m×k and
