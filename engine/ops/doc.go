@@ -32,7 +32,10 @@
 // # Plain kernels
 //
 // DenseForward, Softplus, Sigmoid and RowLoss are the same numerics without a
-// graph, for evaluation code; they allocate nothing.
+// graph, for evaluation code; MatMul, ActGrad, ColSum and ProbLossStep (the
+// loss, its gradient and the batch's sums in one pass) are the other ops'
+// float32 kernels, for engine/model's host program, which runs the training
+// graph without the TapeMachine. They allocate nothing.
 //
 // # Performance notes
 //
@@ -45,7 +48,9 @@
 // gonum (0.0704 → 0.0264 s, medians of 5, 2-core Xeon). float64 stays on
 // blas64. Each Do allocates only its result. Gorgonia's TapeMachine clears its registers on Reset and so never
 // hands these ops a preallocated result: UsePreallocDo is implemented for
-// callers that drive the ops themselves, but the VM does not reach it.
+// callers that drive the ops themselves, but the VM does not reach it;
+// engine/model's host program calls the plain kernels on buffers it
+// allocates once instead.
 //
 // # Imports
 //
