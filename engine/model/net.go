@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -22,18 +23,32 @@ type Config struct {
 	LR        float64 // Adam learning rate (default 1e-3)
 	Batch     int     // rows per step; the last batch of an epoch is padded with zero-weight rows
 	BCEWeight float64 // w in NLL + w·BCE (default 0.5)
+	// TapeMachine runs the training steps on Gorgonia's TapeMachine instead
+	// of the compiled host program (see Exec): the same numbers, bit for
+	// bit, slower; for comparison and as the fallback for a graph the host
+	// program cannot run.
+	TapeMachine bool
 }
 
 // Net is the MLP as a Gorgonia graph of fixed batch size, with its Adam
-// state. The graph computes the loss and its gradient; evaluation runs the
-// same ops' CPU kernels outside the graph on any number of rows.
+// state. The graph computes the loss and its gradient; a training step runs
+// it as a host program (program.go: each op node one call of its kernel in
+// package ops, nothing allocated) or, with Config.TapeMachine, on
+// Gorgonia's TapeMachine. Evaluation runs the same ops' CPU kernels outside
+// the graph on any number of rows.
 //
 // A Net is not safe for concurrent use.
 type Net struct {
 	cfg    Config
 	in     int
 	g      *G.ExprGraph
-	vm     G.VM
+	prog   *program // the compiled step, or nil: the TapeMachine runs it
+	vm     G.VM     // only without prog
+	exec   string   // Exec's answer
+	outN   *G.Node  // the last layer's output [Batch, 3]
+	lossN  *G.Node
+	gradN  []*G.Node // the parameters' gradients, in params order
+	pgrads [][]float32
 	x      *tensor.Dense // [Batch, in] batch input, bound into the graph
 	r, wt  *tensor.Dense // [Batch] targets and row weights
 	params []*G.Node     // w1, b1, w2, b2, ..., w_out, b_out
@@ -103,7 +118,10 @@ func New(in int, cfg Config, seed uint64) (*Net, error) {
 	for i, gn := range gradNodes {
 		G.Read(gn, &n.grads[i])
 	}
-	n.vm = G.NewTapeMachine(n.g)
+	n.outN, n.lossN, n.gradN = h, loss, gradNodes
+	if err := n.compile(); err != nil {
+		return nil, err
+	}
 	sizes := make([]int, len(n.data))
 	for i, d := range n.data {
 		sizes[i] = len(d)
@@ -133,8 +151,47 @@ func (n *Net) param(name string, rng *rand.Rand, bound float64, shape ...int) *G
 	return node
 }
 
+// compile builds the host program, or the TapeMachine when cfg asks for
+// it or the graph has a node the program cannot run.
+func (n *Net) compile() error {
+	if !n.cfg.TapeMachine {
+		p, err := compileProgram(n.g)
+		switch {
+		case err == nil:
+			n.prog, n.exec = p, ExecHost
+			n.pgrads = make([][]float32, len(n.gradN))
+			for i, gn := range n.gradN {
+				n.pgrads[i] = p.bufs[gn]
+			}
+			return nil
+		case !errors.Is(err, errNoHostKernel):
+			return err
+		}
+		n.exec = ExecTapeMachine + " (host program: " + err.Error() + ")"
+	} else {
+		n.exec = ExecTapeMachine
+	}
+	n.vm = G.NewTapeMachine(n.g)
+	return nil
+}
+
+// What Exec reports.
+const (
+	ExecHost        = "host program"
+	ExecTapeMachine = "gorgonia TapeMachine"
+)
+
+// Exec says what runs the training steps: ExecHost, or ExecTapeMachine
+// (followed by why, when the host program could not run the graph).
+func (n *Net) Exec() string { return n.exec }
+
 // Close releases the machine.
-func (n *Net) Close() error { return n.vm.Close() }
+func (n *Net) Close() error {
+	if n.vm == nil {
+		return nil
+	}
+	return n.vm.Close()
+}
 
 // Graph is the training graph (forward, loss and backward), for executors
 // that run it elsewhere.
@@ -164,8 +221,14 @@ func (n *Net) Restore(s [][]float32) {
 }
 
 // Step runs one optimiser step on a full batch already written into the
-// batch buffers (see Batch) and returns the loss before the update.
+// batch buffers (see Batch) and returns the loss before the update. On the
+// host program it allocates nothing.
 func (n *Net) Step() (float64, error) {
+	if n.prog != nil {
+		n.prog.run()
+		n.adam.Step(n.data, n.pgrads)
+		return float64(n.prog.bufs[n.lossN][0]), nil
+	}
 	defer n.vm.Reset()
 	if err := n.vm.RunAll(); err != nil {
 		return 0, fmt.Errorf("model: step: %w", err)
@@ -183,7 +246,12 @@ func (n *Net) Batch() (x, r, wt []float32) {
 }
 
 // LastOutputs returns the [Batch, 3] outputs of the last Step.
-func (n *Net) LastOutputs() []float32 { return n.out.Data().([]float32) }
+func (n *Net) LastOutputs() []float32 {
+	if n.prog != nil {
+		return n.prog.bufs[n.outN]
+	}
+	return n.out.Data().([]float32)
+}
 
 // Forward writes the [rows, 3] outputs for x [rows, in] into dst, running
 // the ops' CPU kernels on the current parameters.

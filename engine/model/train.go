@@ -49,6 +49,14 @@ func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochS
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return st, fmt.Errorf("model: training diverged (loss %v at step %d); lower the learning rate", loss, st.Steps)
 		}
+		if n.prog != nil { // the loss's sums over the real rows (weight 1)
+			s := n.prog.sums
+			st.NLL += s.NLL
+			st.BCE += s.BCE
+			st.Brier += s.Brier
+			st.Steps++
+			continue
+		}
 		out := n.LastOutputs()
 		for k := 0; k < real; k++ {
 			nll, bce := ops.RowLoss(float64(out[3*k]), float64(out[3*k+1]), float64(out[3*k+2]), float64(br[k]))
