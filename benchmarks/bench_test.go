@@ -72,8 +72,15 @@ func benchData(b *testing.B, rows int) (x, r []float32) {
 	return x, r
 }
 
-// TestPrintBLAS prints the BLAS the CPU engine's GEMMs run on; Run reads
-// it from the built binary.
-func TestPrintBLAS(t *testing.T) {
+// TestPrintEngine prints what the CPU engine runs on: the BLAS of its
+// GEMMs and what executes its training steps. Run reads it from the built
+// binary.
+func TestPrintEngine(t *testing.T) {
+	n, err := model.New(Features, Default.Model(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
 	t.Logf("BLAS: %s", ops.BLAS())
+	t.Logf("Exec: %s", n.Exec())
 }

@@ -21,6 +21,7 @@ type bench struct {
 	dir            string // the package's directory (peers/, results/)
 	tmp            string // binaries and data files
 	cpuBin, gpuBin string
+	pureBin        string // the pure-Go build, when cpuBin links OpenBLAS
 	cpuTags        string // the tags cpuBin was built with
 	stderr         io.Writer
 }
@@ -65,25 +66,42 @@ func packageDir(ctx context.Context, o *options) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// buildCPU builds the test binary the CPU runs use and returns the BLAS it
-// links: with -blas auto, OpenBLAS when the openblas tag builds, else gonum.
-func (b *bench) buildCPU(ctx context.Context) (string, error) {
+// Engine is what a built benchmark binary's CPU engine runs on.
+type Engine struct {
+	BLAS string `json:"blas"` // the GEMMs' implementation
+	Exec string `json:"exec"` // what runs a training step (model.Net.Exec)
+}
+
+// buildCPU builds the test binary the CPU runs use: with -blas auto,
+// OpenBLAS when the openblas tag builds, else gonum; with OpenBLAS it also
+// builds the pure-Go binary (no tag, what `make build` ships), which runs
+// the default configuration as a third side.
+func (b *bench) buildCPU(ctx context.Context) (main, pure Engine, err error) {
 	b.cpuBin = filepath.Join(b.tmp, "benchmarks.test")
 	if b.o.blas != "gonum" {
 		err := b.build(ctx, b.cpuBin, "openblas")
 		if err == nil {
 			b.cpuTags = "openblas"
-			return b.blasName(ctx)
+			if main, err = b.engine(ctx, b.cpuBin); err != nil {
+				return main, pure, err
+			}
+			b.pureBin = filepath.Join(b.tmp, "benchmarks-purego.test")
+			if err := b.build(ctx, b.pureBin, ""); err != nil {
+				return main, pure, err
+			}
+			pure, err = b.engine(ctx, b.pureBin)
+			return main, pure, err
 		}
 		if b.o.blas == "openblas" {
-			return "", err
+			return main, pure, err
 		}
 		fmt.Fprintf(b.stderr, "OpenBLAS unavailable (%v); using gonum's pure-Go BLAS\n", firstLine(err.Error()))
 	}
 	if err := b.build(ctx, b.cpuBin, ""); err != nil {
-		return "", err
+		return main, pure, err
 	}
-	return b.blasName(ctx)
+	main, err = b.engine(ctx, b.cpuBin)
+	return main, pure, err
 }
 
 func (b *bench) build(ctx context.Context, out, tags string) error {
@@ -97,19 +115,26 @@ func (b *bench) build(ctx context.Context, out, tags string) error {
 	return nil
 }
 
-// blasName asks the built binary which BLAS its CPU engine uses
-// (TestPrintBLAS).
-func (b *bench) blasName(ctx context.Context) (string, error) {
-	out, _, err := b.command(ctx, nil, b.tmp, b.cpuBin, "-test.run=^TestPrintBLAS$", "-test.v")
+// engine asks the built binary what its CPU engine runs on
+// (TestPrintEngine).
+func (b *bench) engine(ctx context.Context, bin string) (Engine, error) {
+	out, _, err := b.command(ctx, nil, b.tmp, bin, "-test.run=^TestPrintEngine$", "-test.v")
 	if err != nil {
-		return "", err
+		return Engine{}, err
 	}
+	var e Engine
 	for _, line := range strings.Split(string(out), "\n") {
 		if _, v, ok := strings.Cut(line, "BLAS: "); ok {
-			return strings.TrimSpace(v), nil
+			e.BLAS = strings.TrimSpace(v)
+		}
+		if _, v, ok := strings.Cut(line, "Exec: "); ok {
+			e.Exec = strings.TrimSpace(v)
 		}
 	}
-	return "", fmt.Errorf("benchmarks: TestPrintBLAS printed no BLAS line:\n%s", out)
+	if e.BLAS == "" || e.Exec == "" {
+		return e, fmt.Errorf("benchmarks: TestPrintEngine printed no BLAS or Exec line:\n%s", out)
+	}
+	return e, nil
 }
 
 func firstLine(s string) string {

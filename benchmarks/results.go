@@ -27,8 +27,10 @@ type Machine struct {
 	OS     string `json:"os"`
 	Kernel string `json:"kernel,omitempty"`
 	Go     string `json:"go"`
-	// BLAS is the GEMM implementation of the CPU engine as built for the run.
-	BLAS string `json:"blas"`
+	// Engine is what the CPU engine ran on; PureGo, when Engine links
+	// OpenBLAS, is the pure-Go build's (the kairoscope_purego side).
+	Engine Engine  `json:"engine"`
+	PureGo *Engine `json:"engine_purego,omitempty"`
 	// Torch is PyTorch's version, or "" with TorchUnavailable saying why.
 	Torch            string `json:"torch,omitempty"`
 	TorchUnavailable string `json:"torch_unavailable,omitempty"`
@@ -61,11 +63,15 @@ type ConfigResult struct {
 	Steps      int   `json:"steps_per_epoch"`
 	Epochs     int   `json:"epochs"` // timed epochs per run
 	Kairoscope *Side `json:"kairoscope"`
-	GPU        *Side `json:"kairoscope_gpu,omitempty"`
-	Torch      *Side `json:"torch,omitempty"`
+	// PureGo is the pure-Go build (gonum BLAS, no cgo) on the default
+	// configuration, when Kairoscope links OpenBLAS.
+	PureGo *Side `json:"kairoscope_purego,omitempty"`
+	GPU    *Side `json:"kairoscope_gpu,omitempty"`
+	Torch  *Side `json:"torch,omitempty"`
 	// Ratio is Kairoscope's median s/epoch over PyTorch's (< 1: faster).
-	Ratio    float64 `json:"ratio,omitempty"`
-	GPURatio float64 `json:"gpu_ratio,omitempty"` // the GPU engine's over PyTorch's
+	Ratio       float64 `json:"ratio,omitempty"`
+	PureGoRatio float64 `json:"purego_ratio,omitempty"`
+	GPURatio    float64 `json:"gpu_ratio,omitempty"` // the GPU engine's over PyTorch's
 }
 
 // Side is one engine's runs of a configuration.

@@ -99,13 +99,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	b := &bench{o: o, dir: dir, tmp: tmp, stderr: stderr}
 	fmt.Fprintf(stderr, "building the benchmark binary (%s)\n", o.blas)
-	if res.Machine.BLAS, err = b.buildCPU(ctx); err != nil {
+	main, pure, err := b.buildCPU(ctx)
+	if err != nil {
 		return err
+	}
+	res.Machine.Engine = main
+	if b.pureBin != "" {
+		res.Machine.PureGo = &pure
 	}
 	res.Machine.Torch, res.Machine.TorchUnavailable = b.torchVersion(ctx)
 	res.GPU = b.detectGPU(ctx)
 	if !res.GPU.Available {
-		fmt.Fprintf(stderr, "GPU unavailable: %s; counting the GPU engine's device work on the emulator\n", res.GPU.Reason)
+		fmt.Fprintln(stderr, "no GPU: counting the GPU engine's device work on the emulator")
 		ec, err := CountEmulator(ctx, Default)
 		if err != nil {
 			return err
@@ -159,7 +164,7 @@ func mode(o *options) string {
 // config runs c's interleaved runs.
 func (b *bench) config(ctx context.Context, c Config, res *Results) (*ConfigResult, error) {
 	epochs := c.Epochs(b.o.quick)
-	var ks, gs, ts []run
+	var ks, ps, gs, ts []run
 	for i := 0; i < b.o.runs; i++ {
 		k, err := b.kairoscope(ctx, b.cpuBin, "BenchmarkEpoch", c, epochs)
 		if err != nil {
@@ -167,6 +172,14 @@ func (b *bench) config(ctx context.Context, c Config, res *Results) (*ConfigResu
 		}
 		ks = append(ks, k)
 		line := fmt.Sprintf("%-7s %s  run %d/%d  kairoscope %.4f s/epoch", c.Kind, c.Name(), i+1, b.o.runs, k.sPerEpoch)
+		if b.pureBin != "" && c.Kind == KindDefault {
+			p, err := b.kairoscope(ctx, b.pureBin, "BenchmarkEpoch", c, epochs)
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, p)
+			line += fmt.Sprintf("  pure-go %.4f s/epoch", p.sPerEpoch)
+		}
 		if res.GPU.Available {
 			g, err := b.kairoscope(ctx, b.gpuBin, "BenchmarkEpochGPU", c, epochs)
 			if err != nil {
@@ -186,9 +199,12 @@ func (b *bench) config(ctx context.Context, c Config, res *Results) (*ConfigResu
 		fmt.Fprintln(b.stderr, line)
 	}
 	cr := &ConfigResult{Config: c, Steps: c.Steps(), Epochs: epochs,
-		Kairoscope: summarise(ks, c.Rows), GPU: summarise(gs, c.Rows), Torch: summarise(ts, c.Rows)}
+		Kairoscope: summarise(ks, c.Rows), PureGo: summarise(ps, c.Rows), GPU: summarise(gs, c.Rows), Torch: summarise(ts, c.Rows)}
 	if cr.Torch != nil && cr.Torch.SPerEpoch > 0 {
 		cr.Ratio = cr.Kairoscope.SPerEpoch / cr.Torch.SPerEpoch
+		if cr.PureGo != nil {
+			cr.PureGoRatio = cr.PureGo.SPerEpoch / cr.Torch.SPerEpoch
+		}
 		if cr.GPU != nil {
 			cr.GPURatio = cr.GPU.SPerEpoch / cr.Torch.SPerEpoch
 		}

@@ -13,7 +13,10 @@ func printTable(w io.Writer, res *Results) {
 	m := res.Machine
 	fmt.Fprintf(w, "Kairoscope against PyTorch: %s run of %s (%.0f s)\n", res.Mode, res.Started.Format("2006-01-02 15:04 UTC"), res.Seconds)
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.OS, m.Go)
-	fmt.Fprintf(w, "CPU engine: BLAS %s\n", m.BLAS)
+	fmt.Fprintf(w, "CPU engine: %s, BLAS %s\n", m.Engine.Exec, m.Engine.BLAS)
+	if m.PureGo != nil {
+		fmt.Fprintf(w, "pure-Go build (no cgo, what make build ships; the pure-go row): %s, BLAS %s\n", m.PureGo.Exec, m.PureGo.BLAS)
+	}
 	if m.Torch != "" {
 		fmt.Fprintf(w, "PyTorch: %s, %d thread (%s)\n", m.Torch, res.Method.TorchThreads, m.Python)
 	} else {
@@ -33,17 +36,41 @@ func printTable(w io.Writer, res *Results) {
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, c := range res.Configs {
-		row := []string{c.Kind, thousands(float64(c.Rows)), fmt.Sprint(c.Hidden), fmt.Sprint(c.Batch), fmt.Sprint(c.Steps), fmt.Sprint(c.Epochs)}
-		row = append(row, side(c.Kairoscope, false)...)
-		if res.GPU.Available {
-			row = append(row, side(c.GPU, true)...)
+		rows := []struct {
+			kind  string
+			k     *Side
+			ratio float64
+			gpu   bool
+		}{{c.Kind, c.Kairoscope, c.Ratio, true}}
+		if c.PureGo != nil {
+			rows = append(rows, struct {
+				kind  string
+				k     *Side
+				ratio float64
+				gpu   bool
+			}{"pure-go", c.PureGo, c.PureGoRatio, false})
 		}
-		row = append(row, side(c.Torch, false)...)
-		row = append(row, ratio(c.Ratio))
-		if res.GPU.Available {
-			row = append(row, ratio(c.GPURatio))
+		for _, r := range rows {
+			row := []string{r.kind, thousands(float64(c.Rows)), fmt.Sprint(c.Hidden), fmt.Sprint(c.Batch), fmt.Sprint(c.Steps), fmt.Sprint(c.Epochs)}
+			row = append(row, side(r.k, false)...)
+			if res.GPU.Available {
+				if r.gpu {
+					row = append(row, side(c.GPU, true)...)
+				} else {
+					row = append(row, side(nil, true)...)
+				}
+			}
+			row = append(row, side(c.Torch, false)...)
+			row = append(row, ratio(r.ratio))
+			if res.GPU.Available {
+				if r.gpu {
+					row = append(row, ratio(c.GPURatio))
+				} else {
+					row = append(row, ratio(0))
+				}
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
 
