@@ -22,7 +22,9 @@ const epochTimeout = 10 * time.Minute
 // BenchmarkEpoch times training epochs of the CPU engine (model.NewCPU, what
 // the engine runs without a GPU), one sub-benchmark per configuration of a
 // full run. An op is one epoch, after one untimed warm-up epoch; s/epoch and
-// samples/s are reported with the allocations per epoch.
+// samples/s are reported with the allocations per epoch and the process's
+// peak RSS (peak-RSS-B, VmHWM: Run times each configuration in a fresh
+// process).
 func BenchmarkEpoch(b *testing.B) {
 	for _, c := range Configs(false) {
 		b.Run(c.Name(), func(b *testing.B) { benchEpoch(b, c, model.NewCPU, nil) })
@@ -53,6 +55,9 @@ func benchEpoch(b *testing.B, c Config, newTrainer model.NewTrainer, measure fun
 	}
 	if measure != nil {
 		measure(b)
+	}
+	if rss := selfPeakRSS(); rss > 0 {
+		b.ReportMetric(float64(rss), "peak-RSS-B")
 	}
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(sec, "s/epoch")

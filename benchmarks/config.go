@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -143,17 +144,28 @@ func writeFloats(path string, v []float32) error {
 	return nil
 }
 
+// readFloats reads n float32s from path, in chunks, so that reading
+// costs the benchmarked process no more than the values themselves.
 func readFloats(path string, n int) ([]float32, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("benchmarks: reading data: %w", err)
 	}
-	if len(b) != 4*n {
-		return nil, fmt.Errorf("benchmarks: %s has %d bytes, want %d floats", path, len(b), n)
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.Size() != int64(4*n) {
+		return nil, fmt.Errorf("benchmarks: %s does not hold %d floats (%v)", path, n, err)
 	}
 	v := make([]float32, n)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	buf := make([]byte, 64<<10)
+	for i := 0; i < n; {
+		k := min(len(buf)/4, n-i)
+		if _, err := io.ReadFull(f, buf[:4*k]); err != nil {
+			return nil, fmt.Errorf("benchmarks: reading %s: %w", path, err)
+		}
+		for j := range k {
+			v[i+j] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:]))
+		}
+		i += k
 	}
 	return v, nil
 }

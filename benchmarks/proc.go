@@ -154,7 +154,11 @@ func (b *bench) kairoscope(ctx context.Context, bin, bench string, c Config, epo
 	if err != nil {
 		return run{}, err
 	}
-	return run{sPerEpoch: m["s/epoch"], loss: m["loss"], rss: peakRSS(ps), deviceBytes: int64(m["device-B"]),
+	rss := int64(m["peak-RSS-B"])
+	if rss == 0 {
+		rss = peakRSS(ps)
+	}
+	return run{sPerEpoch: m["s/epoch"], loss: m["loss"], rss: rss, deviceBytes: int64(m["device-B"]),
 		allocs: m["allocs/op"], bytesPerEpoch: m["B/op"]}, nil
 }
 
@@ -213,6 +217,7 @@ func (b *bench) torch(ctx context.Context, c Config, epochs int) (run, error) {
 		SPerEpoch float64 `json:"s_per_epoch"`
 		Loss      float64 `json:"loss"`
 		Steps     int     `json:"steps_per_epoch"`
+		PeakRSS   int64   `json:"peak_rss_bytes"`
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil || r.SPerEpoch <= 0 {
 		return run{}, fmt.Errorf("benchmarks: the PyTorch peer printed %q (%v)", lines[len(lines)-1], err)
@@ -220,7 +225,10 @@ func (b *bench) torch(ctx context.Context, c Config, epochs int) (run, error) {
 	if r.Steps != c.Steps() {
 		return run{}, fmt.Errorf("benchmarks: the PyTorch peer took %d steps per epoch, Kairoscope %d", r.Steps, c.Steps())
 	}
-	return run{sPerEpoch: r.SPerEpoch, loss: r.Loss, rss: peakRSS(ps)}, nil
+	if r.PeakRSS == 0 {
+		r.PeakRSS = peakRSS(ps)
+	}
+	return run{sPerEpoch: r.SPerEpoch, loss: r.Loss, rss: r.PeakRSS}, nil
 }
 
 // detectGPU asks nvidia-smi for a GPU and, when there is one, builds the

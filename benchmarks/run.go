@@ -92,7 +92,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.Method = Method{
 		Runs: o.runs, WarmupEpochs: 1, TorchThreads: 1,
 		Order:     "interleaved per configuration: Kairoscope, PyTorch, Kairoscope, ... (each run a fresh process)",
-		Statistic: "median over runs of each run's mean seconds per timed epoch; peak RSS is the largest run's (getrusage of the process)",
+		Statistic: "median over runs of each run's mean seconds per timed epoch; peak RSS is the largest run's VmHWM, which each process reads itself",
 		Data:      fmt.Sprintf("the same files on both sides: x ~ N(0,1) [rows, %d] float32, r = 0 with probability 1/2 else Exp(1), seed %d", Features, DataSeed),
 		LastBatch: "one step on both sides: Kairoscope pads it to the batch size with zero-weight rows, PyTorch runs it short",
 	}

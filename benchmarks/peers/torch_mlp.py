@@ -17,7 +17,8 @@ Run with Debian's /usr/bin/python3 (python3-torch), one thread:
   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 torch_mlp.py --rows 10000 --hidden 64 --batch 256 --epochs 20
 It times --epochs epochs after --warmup untimed ones and prints one JSON line:
   {"torch": version, "threads": n, "s_per_epoch": mean, "epochs": n,
-   "steps_per_epoch": n, "loss": last epoch's mean loss}
+   "steps_per_epoch": n, "loss": last epoch's mean loss,
+   "peak_rss_bytes": VmHWM}
 """
 import argparse
 import json
@@ -42,6 +43,19 @@ def prob_loss(out, r, bce_w):
     y = (r > 0).to(out.dtype)
     bce = F.binary_cross_entropy_with_logits(logit, y, reduction="mean")
     return nll.mean() + bce_w * bce
+
+
+def peak_rss_bytes():
+    """This process's peak RSS since exec (VmHWM), else getrusage's (KiB on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def load(a):
@@ -100,7 +114,7 @@ def main():
     dt = time.perf_counter() - t0
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
                       "s_per_epoch": dt / max(1, a.epochs), "epochs": a.epochs,
-                      "steps_per_epoch": steps, "loss": loss}))
+                      "steps_per_epoch": steps, "loss": loss, "peak_rss_bytes": peak_rss_bytes()}))
 
 
 if __name__ == "__main__":
