@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kairoscope/kairoscope/datasets"
+	"github.com/kairoscope/kairoscope/engine/ops"
 	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
 	"github.com/kairoscope/kairoscope/ws"
@@ -68,7 +69,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	srv := ws.NewServer(ctx, cfg, runner, e.log)
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	e.log.Info().Str("addr", ln.Addr().String()).Str("version", version).Strs("datasets", datasets.Names()).
-		Str("device", cfg.Runs.Device).Bool("gpu_worker", runner.GPU != nil).Msg("kairoscope listening")
+		Str("device", cfg.Runs.Device).Bool("gpu_worker", runner.GPU != nil).Str("cpu_blas", ops.BLAS()).Msg("kairoscope listening")
 	if cfg.Token == "" && len(cfg.AllowedOrigins) == 0 && !loopback(ln.Addr()) {
 		e.log.Warn().Str("addr", ln.Addr().String()).Msg("listening beyond loopback with neither --token nor --allowed-origins: anyone who can reach this port can start training runs")
 	}
