@@ -74,7 +74,7 @@ type Engine struct {
 
 // buildCPU builds the test binary the CPU runs use: with -blas auto,
 // OpenBLAS when the openblas tag builds, else gonum; with OpenBLAS it also
-// builds the pure-Go binary (no tag, what `make build` ships), which runs
+// builds the pure-Go binary (no tag, what `make build` ships without libopenblas-dev), which runs
 // the default configuration as a third side.
 func (b *bench) buildCPU(ctx context.Context) (main, pure Engine, err error) {
 	b.cpuBin = filepath.Join(b.tmp, "benchmarks.test")

@@ -15,7 +15,7 @@ func printTable(w io.Writer, res *Results) {
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.OS, m.Go)
 	fmt.Fprintf(w, "CPU engine: %s, BLAS %s\n", m.Engine.Exec, m.Engine.BLAS)
 	if m.PureGo != nil {
-		fmt.Fprintf(w, "pure-Go build (no cgo, what make build ships; the pure-go row): %s, BLAS %s\n", m.PureGo.Exec, m.PureGo.BLAS)
+		fmt.Fprintf(w, "pure-Go build (what make build ships without libopenblas-dev; the pure-go row): %s, BLAS %s\n", m.PureGo.Exec, m.PureGo.BLAS)
 	}
 	if m.Torch != "" {
 		fmt.Fprintf(w, "PyTorch: %s, %d thread (%s)\n", m.Torch, res.Method.TorchThreads, m.Python)
