@@ -1,0 +1,147 @@
+// The dashboard's model of the training runs: what /ws and /api/runs have
+// said about each, with no DOM. Field names are those of schema/training.go
+// and schema/extensions.go, the source of truth for /ws messages.
+
+// Run states, as GET /api/runs names them.
+export const ACTIVE = new Set(["queued", "running"]);
+
+// The epoch metrics the dashboard shows, in table order.
+export const METRICS = [
+  "train_loss", "val_loss", "val_auc", "DirAcc", "ECE", "conformal_coverage", "conformal_width",
+];
+
+// Most notifications kept per run; older ones are dropped.
+const maxNotes = 50;
+
+export class Runs {
+  constructor() {
+    this.byId = new Map(); // run_id -> run, in order of first sight
+  }
+
+  // get returns run id, creating an empty one on first sight.
+  get(id) {
+    let r = this.byId.get(id);
+    if (!r) {
+      r = {
+        id,
+        state: "queued",
+        request: null,
+        created: null,
+        dataset: null, // dataset_ready
+        start: null, // training_start
+        folds: [], // by fold_id: see fold()
+        notes: [],
+        error: null,
+        complete: null, // training_complete
+        messages: 0,
+        firstSeen: this.byId.size,
+      };
+      this.byId.set(id, r);
+    }
+    return r;
+  }
+
+  // list returns the runs, oldest first.
+  list() {
+    return [...this.byId.values()].sort((a, b) =>
+      a.created && b.created ? a.created.localeCompare(b.created) : a.firstSeen - b.firstSeen);
+  }
+
+  // info merges what GET or POST /api/runs says of a run.
+  info(ri) {
+    const r = this.get(ri.run_id);
+    r.request = ri.request || r.request;
+    r.created = ri.created || r.created;
+    // Messages are fresher than a listing fetched before them, but only the
+    // API knows "cancelled" and a queued run's state.
+    if (!r.complete && !r.error) r.state = ri.state;
+    else if (ri.state === "cancelled") r.state = ri.state;
+    if (ri.error && !r.error) r.error = ri.error;
+    return r;
+  }
+
+  // apply folds one /ws message into its run and returns the run.
+  apply(msg) {
+    const r = this.get(msg.run_id);
+    r.messages++;
+    switch (msg.type) {
+      case "dataset_ready":
+        r.dataset = msg;
+        if (r.state === "queued") r.state = "running";
+        break;
+      case "training_start":
+        r.start = msg;
+        r.state = "running";
+        for (let i = 0; i < msg.total_folds; i++) fold(r, i);
+        break;
+      case "batch_progress":
+        fold(r, msg.fold_id).batch = msg;
+        break;
+      case "epoch_metrics": {
+        const f = fold(r, msg.fold_id);
+        f.epochs[msg.epoch] = msg;
+        if (!f.last || msg.epoch >= f.last.epoch) f.last = msg;
+        f.batch = null;
+        break;
+      }
+      case "prediction_delta":
+        // Only the newest is kept: a fold's reliability diagram needs the
+        // last one before fold_complete, and each may be tens of KB.
+        fold(r, msg.fold_id).delta = msg;
+        break;
+      case "fold_complete": {
+        const f = fold(r, msg.fold_id);
+        f.complete = msg;
+        f.reliability = f.delta ? reliability(f.delta.rows(), 10) : null;
+        f.delta = null;
+        break;
+      }
+      case "training_complete":
+        r.complete = msg;
+        r.state = "completed";
+        break;
+      case "training_error":
+        r.error = msg.error;
+        r.state = /cancel/i.test(msg.error) ? "cancelled" : "failed";
+        break;
+      case "notification":
+        r.notes.push(msg);
+        if (r.notes.length > maxNotes) r.notes.shift();
+        break;
+      default:
+        // A newer message type: nothing to show yet.
+    }
+    return r;
+  }
+}
+
+// fold returns fold i of run r, creating it (and those before it).
+function fold(r, i) {
+  while (r.folds.length <= i) {
+    r.folds.push({ id: r.folds.length, epochs: [], last: null, batch: null, delta: null, complete: null, reliability: null });
+  }
+  return r.folds[i];
+}
+
+// reliability bins rows by p_up_cal into n equal bins and returns, per bin,
+// the mean predicted probability, the observed frequency of a rise
+// (y_true > 0) and the count. Rows with no p_up_cal or y_true are skipped.
+export function reliability(rows, n) {
+  const bins = Array.from({ length: n }, () => ({ p: 0, up: 0, count: 0 }));
+  for (const row of rows) {
+    const p = row.p_up_cal;
+    const y = row.y_true;
+    if (typeof p !== "number" || typeof y !== "number") continue;
+    const b = bins[Math.min(n - 1, Math.max(0, Math.floor(p * n)))];
+    b.p += p;
+    b.up += y > 0 ? 1 : 0;
+    b.count++;
+  }
+  return bins.map((b, i) => ({
+    lo: i / n,
+    hi: (i + 1) / n,
+    count: b.count,
+    predicted: b.count ? b.p / b.count : null,
+    observed: b.count ? b.up / b.count : null,
+  }));
+}

@@ -1,0 +1,247 @@
+// Rendering of one run into the page. Every function is idempotent: it
+// makes the page show the run as it is now, building DOM only when the
+// run's shape (its ID, its folds) changes, so it can run after any burst of
+// messages. Exact values sit in data-* attributes for tests and tools; the
+// text shows them rounded.
+
+import { METRICS } from "./runs.js";
+import { Chart, epochOpts, reliabilityOpts, forecastOpts, foldColor } from "./charts.js";
+
+const $ = (id) => document.getElementById(id);
+
+// el makes an element with attributes (data-* and aria-* too) and children.
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v === true ? "" : String(v));
+  }
+  e.append(...children);
+  return e;
+}
+
+// fmt rounds a metric for reading; null (NaN on the server) shows as "–".
+export function fmt(v) {
+  if (typeof v !== "number") return "–";
+  if (v !== 0 && Math.abs(v) < 1e-3) return v.toExponential(2);
+  return String(Number(v.toPrecision(4)));
+}
+
+// exact is the data-value of a number: JavaScript's shortest round-trip
+// form, which parses back to the very float the server sent.
+const exact = (v) => (typeof v === "number" ? String(v) : "null");
+
+const charts = {
+  loss: new Chart($("chart-loss")),
+  auc: new Chart($("chart-auc")),
+  ece: new Chart($("chart-ece")),
+  coverage: new Chart($("chart-coverage")),
+  reliability: new Chart($("chart-reliability"), 260),
+  forecast: new Chart($("chart-forecast"), 260),
+};
+
+const epochCharts = [
+  // chart, y label, metric keys (train first when two)
+  ["loss", "loss", ["train_loss", "val_loss"]],
+  ["auc", "validation AUC", ["val_auc"]],
+  ["ece", "ECE", ["ECE"]],
+  ["coverage", "conformal coverage", ["conformal_coverage"]],
+];
+
+const totalEpochs = (run) => (run.start ? run.start.total_epochs : 0);
+const foldCount = (run) => Math.max(run.start ? run.start.total_folds : 0, run.folds.length);
+
+// epochsDone is how many epochs of a fold have reported metrics.
+const epochsDone = (f) => (f.last ? f.last.epoch + 1 : 0);
+
+export function renderRun(run) {
+  const main = $("main");
+  main.dataset.runId = run ? run.id : "";
+  main.dataset.runState = run ? run.state : "";
+  main.dataset.epochMessages = run ? String(run.folds.reduce((n, f) => n + f.epochs.filter(Boolean).length, 0)) : "0";
+  renderSummary(run);
+  renderProgress(run);
+  renderCurves(run);
+  renderTable(run);
+  renderReliability(run);
+  renderNotes(run);
+}
+
+function renderSummary(run) {
+  const p = $("run-summary");
+  if (!run) {
+    p.textContent = "No run yet: start one above.";
+    return;
+  }
+  const parts = [`${run.id}: ${run.state}`];
+  const ds = run.request && run.request.dataset;
+  if (ds) parts.push(`dataset ${ds}`);
+  if (run.dataset) parts.push(`${run.dataset.size} samples`);
+  if (run.start) {
+    parts.push(`${run.start.total_folds} folds × ${run.start.total_epochs} epochs`);
+    if (run.start.device) parts.push(`on ${run.start.device}`);
+  }
+  let text = parts.join(" · ");
+  if (run.start && run.start.fallback_reason) text += ` (fell back to the CPU: ${run.start.fallback_reason})`;
+  if (run.error) text += ` — ${run.error}`;
+  p.textContent = text;
+  p.className = run.state === "failed" ? "error" : "";
+}
+
+function renderProgress(run) {
+  const box = $("progress");
+  const folds = run ? foldCount(run) : 0;
+  const key = run ? `${run.id}/${folds}` : "";
+  if (box.dataset.key !== key) {
+    box.dataset.key = key;
+    box.replaceChildren();
+    if (run) {
+      box.append(progressRow("overall", "All folds", null));
+      for (let i = 0; i < folds; i++) box.append(progressRow(`fold-${i}`, `Fold ${i + 1}`, i));
+    }
+  }
+  if (!run) return;
+  const total = totalEpochs(run);
+  let done = 0;
+  for (let i = 0; i < folds; i++) {
+    const f = run.folds[i];
+    const n = f ? epochsDone(f) : 0;
+    let value = n;
+    let text = total ? `${n} / ${total} epochs` : "waiting";
+    if (f && f.complete) {
+      value = total;
+      text = n < total ? `done: stopped early after ${n} of ${total} epochs` : `done: ${n} epochs`;
+    } else if (f && f.batch && f.batch.total_batches > 0) {
+      value = n + f.batch.batch / f.batch.total_batches;
+      text += `, batch ${f.batch.batch} / ${f.batch.total_batches}`;
+    }
+    done += value;
+    setProgress(`fold-${i}`, value, total, text, f ? f.last && f.last.epoch : null);
+  }
+  const all = total * folds;
+  const ended = run.state !== "queued" && run.state !== "running";
+  setProgress("overall", run.state === "completed" ? all : done, all,
+    all ? `${Math.round((100 * (run.state === "completed" ? all : done)) / all)}%${ended ? ` · ${run.state}` : ""}` : run.state);
+}
+
+function progressRow(id, label, fold) {
+  const bar = el("progress", { id: `p-${id}`, "aria-labelledby": `pl-${id}`, "aria-describedby": `pt-${id}`, "data-fold": fold });
+  return el("div", { class: "progress-row" },
+    el("span", { id: `pl-${id}`, class: "progress-label", text: label }), bar,
+    el("span", { id: `pt-${id}`, class: "progress-text" }));
+}
+
+function setProgress(id, value, max, text, epoch) {
+  const bar = $(`p-${id}`);
+  if (max > 0) {
+    bar.max = max;
+    bar.value = Math.min(value, max);
+  } else {
+    bar.removeAttribute("value"); // indeterminate until training_start
+  }
+  if (epoch !== undefined) bar.dataset.epoch = epoch === null ? "" : String(epoch);
+  $(`pt-${id}`).textContent = text;
+}
+
+function renderCurves(run) {
+  const folds = run ? foldCount(run) : 0;
+  const n = run ? Math.max(totalEpochs(run), ...run.folds.map(epochsDone)) : 0;
+  const x = Array.from({ length: n }, (_, i) => i);
+  for (const [name, label, keys] of epochCharts) {
+    const data = [x];
+    for (let i = 0; i < folds; i++) {
+      const f = run.folds[i];
+      for (const k of keys) data.push(x.map((e) => (f && f.epochs[e] && typeof f.epochs[e][k] === "number" ? f.epochs[e][k] : null)));
+    }
+    charts[name].update(`${run ? run.id : ""}/${folds}`, () => epochOpts(label, folds, keys.length === 2), data);
+  }
+}
+
+function renderTable(run) {
+  const body = $("metrics-body");
+  const rows = [];
+  for (const f of run ? run.folds : []) {
+    if (!f.last) continue;
+    const m = f.last;
+    const tr = el("tr", { "data-fold": f.id, "data-epoch": m.epoch },
+      el("th", { scope: "row" }, swatch(f.id), `Fold ${f.id + 1}`),
+      el("td", { text: String(m.epoch + 1) }));
+    for (const k of METRICS) tr.append(el("td", { "data-key": k, "data-value": exact(m[k]), text: fmt(m[k]) }));
+    tr.append(el("td", { text: f.complete ? "done" : "training" }));
+    rows.push(tr);
+  }
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: METRICS.length + 3, text: "No epoch yet." })));
+  body.replaceChildren(...rows);
+}
+
+function swatch(i) {
+  const s = el("span", { class: "swatch", "aria-hidden": "true" });
+  s.style.background = foldColor(i); // CSSOM, which the CSP allows
+  return s;
+}
+
+function renderReliability(run) {
+  const done = run ? run.folds.filter((f) => f.complete) : [];
+  const withBins = done.filter((f) => f.reliability);
+  const n = withBins.length ? withBins[0].reliability.length : 10;
+  const x = [0, ...Array.from({ length: n }, (_, i) => (i + 0.5) / n), 1];
+  const data = [x, x.slice()];
+  for (const f of withBins) data.push([null, ...f.reliability.map((b) => b.observed), null]);
+  charts.reliability.update(`${run ? run.id : ""}/${withBins.map((f) => f.id).join(",")}`,
+    () => reliabilityOpts(withBins.map((f) => f.id)), data);
+  $("reliability-empty").hidden = withBins.length > 0;
+
+  const notes = $("fold-notes");
+  notes.replaceChildren(...done.map((f) => {
+    const c = f.complete;
+    const rows = f.reliability ? f.reliability.reduce((s, b) => s + b.count, 0) : 0;
+    const li = el("li", { "data-fold": f.id }, swatch(f.id),
+      `Fold ${f.id + 1}: calibration ${c.calibration_method}${rows ? `, ${rows} scored rows` : ""}`);
+    for (const w of [c.calibration_warning, c.coverage_warning]) if (w) li.append(el("span", { class: "warning", text: ` ⚠ ${w}` }));
+    return li;
+  }));
+}
+
+function renderNotes(run) {
+  const list = $("notes");
+  const notes = run ? run.notes : [];
+  if (list.dataset.key === `${run && run.id}/${notes.length}/${notes.length && notes[notes.length - 1].seq}`) return;
+  list.dataset.key = `${run && run.id}/${notes.length}/${notes.length && notes[notes.length - 1].seq}`;
+  list.replaceChildren(...notes.slice().reverse().map((n) => el("li", { class: n.level === "warning" ? "warning" : "", text: n.message })));
+  if (!notes.length) list.append(el("li", { class: "muted", text: "Nothing yet." }));
+}
+
+// renderForecast shows a Forecaster's state.
+export function renderForecast(s) {
+  const bar = $("forecast-progress");
+  const status = $("forecast-status");
+  $("forecast-section").dataset.status = s.status;
+  if (s.status === "running" && s.total > 0) {
+    bar.max = s.total;
+    bar.value = s.step;
+  } else if (s.status === "running") {
+    bar.removeAttribute("value");
+  } else {
+    bar.max = 1;
+    bar.value = s.status === "done" ? 1 : 0;
+  }
+  const step = s.status === "running" && s.stepName ? ` (${s.stepName})` : "";
+  status.textContent = s.status === "idle" ? "" : `${s.message || ""}${step}`;
+  status.className = s.status === "error" ? "error" : "";
+  $("forecast-go").disabled = s.status === "running";
+  if (s.status !== "done") return;
+
+  const days = s.payload;
+  const x = days.map((d) => Date.parse(`${d.date}T00:00:00Z`) / 1000);
+  const num = (v) => (v === null || v === undefined ? null : Number(v));
+  charts.forecast.update(`${s.dataset}/${s.horizon}/${days.length}/${x[0]}`, () => forecastOpts(s.dataset),
+    [x, days.map((d) => num(d.conf_low)), days.map((d) => num(d.conf_high)), days.map((d) => num(d.predicted_affluence))]);
+  $("forecast-body").replaceChildren(...days.map((d) => el("tr", { "data-date": d.date },
+    el("th", { scope: "row", text: d.date }),
+    el("td", { text: String(d.predicted_affluence) }),
+    el("td", { text: `${d.conf_low} – ${d.conf_high}` }),
+    el("td", { text: d.confidence_score }),
+    el("td", { text: fmt(d.p_up) }))));
+}

@@ -1,0 +1,131 @@
+// TrainingStream follows /ws, the training hub, and survives drops.
+//
+// The server replays the kept history of every run to each new client, then
+// sends live messages; every message carries run_id and a per-run seq that
+// counts from 1. So after a reconnection the client sees again what it
+// already has: it keeps the last seq of each run and drops anything at or
+// below it. A seq that jumps ahead means the server dropped older history
+// (or the client missed messages); the stream reports it and goes on.
+
+import { wsURL } from "./api.js";
+
+// Reconnection delays, in ms: quick at first, then every 10 s while the
+// server is away. A successful connection starts again from the first.
+const backoff = [250, 1000, 2000, 5000, 10000];
+
+// pingEvery is how often the client sends the seed's text "ping" (the server
+// answers {"type":"pong"}). The server closes a peer silent for 60 s; the
+// browser also answers protocol pings, so this is belt and braces.
+const pingEvery = 25000;
+
+export class TrainingStream {
+  // onMessage(msg) gets each new message once, in seq order per run.
+  // onState(state, detail) gets "connecting", "open", "closed" (with the
+  // delay before the next try, in ms) and "gap" (with {run_id, from, to}).
+  constructor({ onMessage, onState }) {
+    this.onMessage = onMessage;
+    this.onState = onState;
+    this.lastSeq = new Map(); // run_id -> last seq handed to onMessage
+    this.replayed = 0; // messages dropped as seen before: replays after reconnection
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = 0;
+    this.pinger = 0;
+  }
+
+  start() {
+    clearTimeout(this.timer);
+    this.onState("connecting");
+    const ws = new WebSocket(wsURL("/ws"));
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.onState("open");
+      this.pinger = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send("ping"), pingEvery);
+    };
+    ws.onmessage = (ev) => this.receive(ev.data);
+    ws.onclose = (ev) => {
+      clearInterval(this.pinger);
+      if (this.ws !== ws) return; // replaced by a newer socket
+      this.ws = null;
+      const delay = backoff[Math.min(this.attempt, backoff.length - 1)];
+      this.attempt++;
+      this.onState("closed", { delay, code: ev.code, reason: ev.reason });
+      this.timer = setTimeout(() => this.start(), delay);
+    };
+  }
+
+  // drop closes the socket as a network failure would, so the stream
+  // reconnects and the server replays: for the console and the tests.
+  drop() {
+    if (this.ws) this.ws.close(4000, "dropped by the page");
+  }
+
+  receive(data) {
+    let msg = peekDelta(data);
+    try {
+      msg = msg || withRows(JSON.parse(data));
+    } catch (err) {
+      // The seed's advice: note it and go on with the next message.
+      console.warn("kairoscope: a /ws frame is not JSON:", String(data).slice(0, 200), err);
+      return;
+    }
+    if (!msg || typeof msg !== "object" || msg.type === "pong") return;
+    const id = msg.run_id;
+    const seq = msg.seq;
+    if (typeof id !== "string" || !Number.isInteger(seq)) {
+      console.warn("kairoscope: a /ws message without run_id and seq:", msg.type);
+      return;
+    }
+    const last = this.lastSeq.get(id) || 0;
+    if (seq <= last) {
+      this.replayed++; // replayed: seen before this reconnection
+      return;
+    }
+    if (seq > last + 1) this.onState("gap", { run_id: id, from: last + 1, to: seq - 1 });
+    this.lastSeq.set(id, seq);
+    this.onMessage(msg);
+  }
+}
+
+// Prediction deltas are the large messages (a row per scored day, tens of KB
+// each, one per epoch and fold, all of them again in a replay), and the
+// dashboard reads the rows of few of them. peekDelta reads a delta's small
+// fields from its head and tail, where the server puts them, and parses the
+// rows only when rows() is called. Anything it does not recognise returns
+// null and is parsed in full.
+const deltaHead = /^\{"type":"prediction_delta","fold_id":(\d+),"epoch":(\d+),/;
+const deltaTail = /,"run_id":("(?:[^"\\]|\\.)*"),"seq":(\d+)\}\s*$/;
+
+function peekDelta(data) {
+  if (typeof data !== "string" || !data.startsWith('{"type":"prediction_delta"')) return null;
+  const h = deltaHead.exec(data.slice(0, 100));
+  const t = deltaTail.exec(data.slice(-300));
+  if (!h || !t) return null;
+  let raw = data;
+  let rows = null;
+  return {
+    type: "prediction_delta",
+    fold_id: Number(h[1]),
+    epoch: Number(h[2]),
+    run_id: JSON.parse(t[1]),
+    seq: Number(t[2]),
+    bytes: data.length,
+    rows() {
+      if (rows === null) {
+        rows = JSON.parse(raw).predictions || [];
+        raw = null;
+      }
+      return rows;
+    },
+  };
+}
+
+// withRows gives a fully parsed delta the rows() of peekDelta's.
+function withRows(msg) {
+  if (msg && msg.type === "prediction_delta") {
+    const rows = Array.isArray(msg.predictions) ? msg.predictions : [];
+    msg.rows = () => rows;
+  }
+  return msg;
+}
