@@ -92,3 +92,48 @@ func TestDashboardToken(t *testing.T) {
 		t.Errorf("curl's GET /?token=: %s, want 200", resp.Status)
 	}
 }
+
+// TestPrefersHTML: the negotiation of GET /. HTML wins only when named
+// (never through a wildcard) with a weight above 0 and at least JSON's.
+func TestPrefersHTML(t *testing.T) {
+	for _, tc := range []struct {
+		accept []string
+		want   bool
+	}{
+		{nil, false},
+		{[]string{""}, false},
+		{[]string{"*/*"}, false}, // curl
+		{[]string{"application/json"}, false},
+		{[]string{"text/*"}, false},
+		{[]string{browserAccept}, true},
+		{[]string{"text/html"}, true},
+		{[]string{"TEXT/HTML; charset=utf-8"}, true},
+		{[]string{"application/xhtml+xml"}, true},
+		{[]string{"text/html;q=0"}, false},
+		{[]string{"text/html;q=nope"}, false},
+		{[]string{"application/json, text/html;q=0.5"}, false},
+		{[]string{"application/json;q=0.5, text/html"}, true},
+		{[]string{"text/html;q=0.9, application/*;q=0.9"}, true}, // a tie goes to the page
+		{[]string{"text/html;q=0.5, application/*;q=0.9, */*;q=0.1"}, false},
+		{[]string{"text/html;q=0.5", "*/*;q=0.1"}, true}, // several Accept lines
+	} {
+		if got := prefersHTML(tc.accept); got != tc.want {
+			t.Errorf("prefersHTML(%q) = %v, want %v", tc.accept, got, tc.want)
+		}
+	}
+}
+
+// TestDashboardRedirectKeepsQuery: the redirect keeps the whole query, in
+// order, and GET / says that its answer varies with Accept.
+func TestDashboardRedirectKeepsQuery(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, nil)
+	resp := getWith(t, ts.URL+"/?token=a%2Bb&x=1", "Accept", "text/html")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard?token=a%2Bb&x=1" {
+		t.Errorf("GET /?token=a%%2Bb&x=1 as a browser: %s to %q, want 303 to /dashboard?token=a%%2Bb&x=1", resp.Status, resp.Header.Get("Location"))
+	}
+	for _, accept := range []string{"text/html", "*/*"} {
+		if v := getWith(t, ts.URL+"/", "Accept", accept).Header.Get("Vary"); v != "Accept" {
+			t.Errorf("GET / with Accept %q: Vary %q, want Accept", accept, v)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -147,11 +148,12 @@ type Health struct {
 	Endpoints     []string        `json:"endpoints"`
 }
 
-// health answers GET / with the health JSON, or, for a browser (an Accept
-// header naming text/html), with a redirect to the dashboard that keeps the
-// query (?token=). curl sends "Accept: */*" and gets the JSON.
+// health answers GET / with the health JSON, or, for a browser (see
+// prefersHTML), with a redirect to the dashboard that keeps the query
+// (?token=). curl sends "Accept: */*" and gets the JSON.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+	w.Header().Add("Vary", "Accept")
+	if prefersHTML(r.Header.Values("Accept")) {
 		to := web.Path
 		if r.URL.RawQuery != "" {
 			to += "?" + r.URL.RawQuery
@@ -170,6 +172,55 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		Endpoints: []string{"GET /", "GET " + web.Path, "GET /ws", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
 			"POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}"},
 	})
+}
+
+// prefersHTML reports whether an Accept header names HTML (text/html or
+// application/xhtml+xml) with a quality above 0 and at least that of JSON,
+// as a browser's navigation does ("text/html,...,*/*;q=0.8"). Wildcards
+// alone never choose HTML: "*/*" (curl) and "text/*" get the JSON, as does
+// a client that ranks application/json above HTML.
+func prefersHTML(accept []string) bool {
+	htmlQ, jsonQ := 0.0, -1.0
+	jsonRank := -1 // how closely jsonQ's range matches: 2 application/json, 1 application/*, 0 */*
+	for _, field := range accept {
+		for _, part := range strings.Split(field, ",") {
+			media, params, _ := strings.Cut(part, ";")
+			q := acceptQuality(params)
+			switch strings.ToLower(strings.TrimSpace(media)) {
+			case "text/html", "application/xhtml+xml":
+				htmlQ = max(htmlQ, q)
+			case "application/json":
+				if jsonRank < 2 {
+					jsonQ, jsonRank = q, 2
+				}
+			case "application/*":
+				if jsonRank < 1 {
+					jsonQ, jsonRank = q, 1
+				}
+			case "*/*":
+				if jsonRank < 0 {
+					jsonQ, jsonRank = q, 0
+				}
+			}
+		}
+	}
+	return htmlQ > 0 && htmlQ >= jsonQ
+}
+
+// acceptQuality returns the q of a media range's parameters ("q=0.8;
+// level=1"): 1 when absent, 0 when malformed or out of [0, 1].
+func acceptQuality(params string) float64 {
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || q < 0 || q > 1 {
+				return 0
+			}
+			return q
+		}
+	}
+	return 1
 }
 
 func (s *Server) listDatasets(w http.ResponseWriter, r *http.Request) {
