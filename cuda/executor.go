@@ -339,7 +339,8 @@ func (e *Executor) usable() error {
 // arrays of the previous Epoch (same array and length: the engine passes a
 // fold's training data unchanged every epoch; do not modify them in place
 // between epochs). ctx is checked before every batch; a cancelled epoch
-// returns ctx's error.
+// returns ctx's error. An EpochTrace in ctx hears of each step once it is
+// queued.
 func (e *Executor) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (model.EpochStats, error) {
 	var st model.EpochStats
 	if err := e.usable(); err != nil {
@@ -386,6 +387,7 @@ func (e *Executor) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (m
 			}
 		}
 		st.Steps++
+		model.StepDone(ctx, st.Steps, (rows+b-1)/b)
 	}
 	acc := e.accHost[:]
 	if err := e.dev.CopyOut(acc, e.epochAcc); err != nil {

@@ -250,17 +250,27 @@ func TestEpochsMatchCPU(t *testing.T) {
 	compareParams(t, e.Snapshot(), net.Params(), 0) // same initialisation, bit for bit
 
 	cpuRng, devRng := rand.New(rand.NewPCG(2, 3)), rand.New(rand.NewPCG(2, 3))
+	// traced returns a context whose EpochTrace records the steps in *steps.
+	traced := func(steps *[]string) context.Context {
+		return model.WithEpochTrace(context.Background(), &model.EpochTrace{StepDone: func(done, total int) {
+			*steps = append(*steps, fmt.Sprintf("%d/%d", done, total))
+		}})
+	}
 	for epoch := 1; epoch <= 3; epoch++ {
-		want, err := net.Epoch(context.Background(), x, y, cpuRng)
+		var cpuSteps, devSteps []string
+		want, err := net.Epoch(traced(&cpuSteps), x, y, cpuRng)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := e.Epoch(context.Background(), x, y, devRng)
+		got, err := e.Epoch(traced(&devSteps), x, y, devRng)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Steps != want.Steps || got.Steps != 7 {
 			t.Errorf("epoch %d: %d steps on the device, %d on the CPU, want 7", epoch, got.Steps, want.Steps)
+		}
+		if fmt.Sprint(devSteps) != fmt.Sprint(cpuSteps) || len(devSteps) != 7 || devSteps[6] != "7/7" {
+			t.Errorf("epoch %d: traced steps %v on the device, %v on the CPU, want 1/7 … 7/7", epoch, devSteps, cpuSteps)
 		}
 		for _, c := range []struct {
 			name      string

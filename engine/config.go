@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/kairoscope/kairoscope/engine/dataset"
 	"github.com/kairoscope/kairoscope/engine/features"
@@ -34,6 +35,9 @@ type Config struct {
 	// PredictionDeltas emits a prediction_delta with the scored rows after
 	// every epoch.
 	PredictionDeltas bool
+	// BatchProgressEvery is how often a long epoch reports batch_progress
+	// (default 1 s; 0 = never).
+	BatchProgressEvery time.Duration
 }
 
 // Defaults returns the documented defaults.
@@ -41,6 +45,7 @@ func Defaults() Config {
 	return Config{
 		Reports: "reports", Folds: 5, Epochs: 25, Patience: 5, Window: 14, Holidays: true,
 		Seed: 1, MinSamples: 300, Ensemble: 1, Device: "cpu", CalibFrac: 0.5, Alpha: 0.1,
+		BatchProgressEvery: time.Second,
 		Model: model.Config{Hidden: []int{64, 64}, LR: 1e-3, Batch: 256, BCEWeight: 0.5},
 	}
 }

@@ -97,6 +97,30 @@ func (j *job) run(ctx context.Context) (*Summary, error) {
 
 func (j *job) elapsed() schema.Float { return schema.Float(time.Since(j.start).Seconds()) }
 
+// batchProgress returns ctx with an EpochTrace that emits batch_progress
+// for fold's epoch *epoch: first once an epoch has trained for
+// cfg.BatchProgressEvery past its first step, then at most once per that
+// interval, never for its last step (epoch_metrics follows). Epochs shorter than the interval,
+// the usual case on the CPU, emit none.
+func (j *job) batchProgress(ctx context.Context, fold int, epoch *int) context.Context {
+	every := j.cfg.BatchProgressEvery
+	if every <= 0 {
+		return ctx
+	}
+	var last time.Time
+	return model.WithEpochTrace(ctx, &model.EpochTrace{StepDone: func(done, total int) {
+		now := time.Now()
+		if done == 1 {
+			last = now
+		}
+		if done == total || now.Sub(last) < every {
+			return
+		}
+		last = now
+		j.emit(&schema.BatchProgress{Type: schema.TypeBatchProgress, FoldID: fold, Epoch: *epoch, Batch: done, TotalBatches: total})
+	}})
+}
+
 // fold trains, calibrates and scores one fold.
 func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) {
 	cfg, f := j.cfg, j.frame
@@ -114,7 +138,10 @@ func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) 
 
 	seed := cfg.Seed*1000003 + uint64(fo.ID)
 	var trainStats []model.EpochStats
+	running := 0 // the epoch being trained
+	ctx = j.batchProgress(ctx, fo.ID, &running)
 	ft, err := fit(ctx, cfg, sc, train, cal, seed, func(epoch int, net model.Trainer, st model.EpochStats, co outputs) error {
+		running = epoch + 1
 		trainStats = append(trainStats, st)
 		var so outputs
 		so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)

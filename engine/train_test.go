@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/kairoscope/kairoscope/engine/dataset"
 	"github.com/kairoscope/kairoscope/engine/report"
@@ -31,6 +32,7 @@ func load(t *testing.T, name string) *dataset.Series {
 func quickConfig(dir string) Config {
 	cfg := Defaults()
 	cfg.Reports, cfg.Folds, cfg.Epochs = dir, 3, 4
+	cfg.BatchProgressEvery = 0 // TestTrainBatchProgress turns it on
 	return cfg
 }
 
@@ -202,5 +204,48 @@ func TestTrainCancelledLeavesNoSummary(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(dir, "*", ".*tmp*"))
 	if len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// With a short enough interval every step but an epoch's first (the clock
+// starts when it ends) and last reports batch_progress, numbered like the epoch_metrics that follows it, and each
+// message is valid against its JSON Schema.
+func TestTrainBatchProgress(t *testing.T) {
+	cfg := quickConfig(t.TempDir())
+	cfg.Folds, cfg.Epochs, cfg.Model.Batch = 2, 2, 64
+	cfg.BatchProgressEvery = time.Nanosecond
+	_, msgs := train(t, load(t, "bike_sharing_dc_daily.csv"), cfg)
+	var pending []*schema.BatchProgress
+	var seen int
+	for _, m := range msgs {
+		switch m := m.(type) {
+		case *schema.BatchProgress:
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schema.Validate(b); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			pending = append(pending, m)
+		case *schema.EpochMetrics:
+			if len(pending) == 0 {
+				t.Fatalf("fold %d epoch %d: no batch_progress before its epoch_metrics", m.FoldID, m.Epoch)
+			}
+			total := pending[0].TotalBatches
+			if len(pending) != total-2 {
+				t.Errorf("fold %d epoch %d: %d batch_progress messages, want %d (all steps but the first and last)", m.FoldID, m.Epoch, len(pending), total-2)
+			}
+			for i, p := range pending {
+				if p.FoldID != m.FoldID || p.Epoch != m.Epoch || p.Batch != i+2 || p.TotalBatches != total {
+					t.Errorf("batch_progress %+v before epoch_metrics of fold %d epoch %d, want batch %d", p, m.FoldID, m.Epoch, i+2)
+				}
+			}
+			seen += len(pending)
+			pending = nil
+		}
+	}
+	if seen == 0 {
+		t.Error("no batch_progress")
 	}
 }

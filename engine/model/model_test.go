@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -152,5 +153,22 @@ func TestEpochCancels(t *testing.T) {
 	cancel()
 	if _, err := n.Epoch(ctx, x, y, rand.New(rand.NewPCG(1, 1))); err != context.Canceled {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// An EpochTrace in the context hears of every step, the last partial one
+// included, in order.
+func TestEpochTrace(t *testing.T) {
+	x, y := synthetic(100, 4, 9)
+	n := newNet(t, 4, 32)
+	var got [][2]int
+	ctx := WithEpochTrace(context.Background(), &EpochTrace{StepDone: func(done, total int) { got = append(got, [2]int{done, total}) }})
+	st, err := n.Epoch(ctx, x, y, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]int{{1, 4}, {2, 4}, {3, 4}, {4, 4}}
+	if fmt.Sprint(got) != fmt.Sprint(want) || st.Steps != 4 {
+		t.Errorf("trace %v over %d steps, want %v", got, st.Steps, want)
 	}
 }

@@ -18,7 +18,8 @@ type EpochStats struct {
 }
 
 // Epoch runs one pass over x [rows, in] and y [rows] in an order shuffled by
-// rng. It stops early with ctx's error when ctx is cancelled.
+// rng. It stops early with ctx's error when ctx is cancelled, and calls the
+// StepDone hook of an EpochTrace in ctx after every step.
 func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochStats, error) {
 	rows, in, b := len(y), n.in, n.cfg.Batch
 	if len(x) != rows*in {
@@ -26,6 +27,7 @@ func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochS
 	}
 	perm := rng.Perm(rows)
 	bx, br, bw := n.Batch()
+	trace, steps := ContextEpochTrace(ctx), (rows+b-1)/b
 	var st EpochStats
 	for start := 0; start < rows; start += b {
 		if err := ctx.Err(); err != nil {
@@ -49,6 +51,7 @@ func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochS
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return st, fmt.Errorf("model: training diverged (loss %v at step %d); lower the learning rate", loss, st.Steps)
 		}
+		trace.stepDone(start/b+1, steps)
 		if n.prog != nil { // the loss's sums over the real rows (weight 1)
 			s := n.prog.sums
 			st.NLL += s.NLL
