@@ -72,7 +72,7 @@ export function renderRun(run) {
 function renderSummary(run) {
   const p = $("run-summary");
   if (!run) {
-    p.textContent = "No run yet: start one above.";
+    setText(p, "No run yet: start one above.");
     return;
   }
   const parts = [`${run.id}: ${run.state}`];
@@ -86,8 +86,14 @@ function renderSummary(run) {
   let text = parts.join(" · ");
   if (run.start && run.start.fallback_reason) text += ` (fell back to the CPU: ${run.start.fallback_reason})`;
   if (run.error) text += ` — ${run.error}`;
-  p.textContent = text;
+  setText(p, text);
   p.className = run.state === "failed" ? "error" : "";
+}
+
+// setText changes an element's text only when it differs: the run summary
+// is a live region, and rewriting the same words may announce them again.
+function setText(e, text) {
+  if (e.textContent !== text) e.textContent = text;
 }
 
 function renderProgress(run) {

@@ -58,7 +58,8 @@ function notice(text, isError = false) {
 // at connection and whenever a run ends.
 async function refreshRuns() {
   try {
-    for (const ri of await api.listRuns()) runs.info(ri);
+    const before = new Set(runs.byId.keys());
+    runs.listed(await api.listRuns(), before);
     if (!selected || !pinned) {
       const list = runs.list();
       if (list.length) selected = list[list.length - 1].id;

@@ -60,6 +60,22 @@ export class Runs {
     return r;
   }
 
+  // listed takes a full GET /api/runs listing, asked for when the runs
+  // in before were known. A run of before still active here that the
+  // server does not list belonged to a server that has since restarted:
+  // its end will never come, so it is marked lost. (Runs seen after the
+  // request may simply be newer than the listing.)
+  listed(infos, before) {
+    const ids = new Set(infos.map((ri) => ri.run_id));
+    for (const ri of infos) this.info(ri);
+    for (const r of this.byId.values()) {
+      if (before.has(r.id) && !ids.has(r.id) && ACTIVE.has(r.state)) {
+        r.state = "lost";
+        r.error = "the server restarted before this run ended";
+      }
+    }
+  }
+
   // apply folds one /ws message into its run and returns the run.
   apply(msg) {
     const r = this.get(msg.run_id);
