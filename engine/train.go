@@ -155,7 +155,9 @@ func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) 
 		setTrain(&m, st, sc, cfg.Model.BCEWeight)
 		j.emit(&schema.EpochMetrics{Type: schema.TypeEpochMetrics, FoldID: fo.ID, Epoch: epoch, Metrics: m, ElapsedSeconds: j.elapsed()})
 		if cfg.PredictionDeltas {
-			j.emit(j.delta(fo.ID, epoch, scored, so, val, calScores))
+			for _, d := range j.deltas(fo.ID, epoch, scored, so, val, calScores) {
+				j.emit(d)
+			}
 		}
 		return nil
 	})
@@ -241,15 +243,21 @@ func scoredRows(p part, o outputs, cb calib.Calibrator, q float64) Scored {
 	return Scored{Y: p.y, Mu: o.mu, Sigma: o.sigma, P: pr, Low: lo, High: hi}
 }
 
-func (j *job) delta(fold, epoch int, p part, o outputs, s Scored, calScores []float64) *schema.PredictionDelta {
-	d := &schema.PredictionDelta{Type: schema.TypePredictionDelta, FoldID: fold, Epoch: epoch, Predictions: make([]schema.Prediction, len(p.rows))}
+func (j *job) deltas(fold, epoch int, p part, o outputs, s Scored, calScores []float64) []*schema.PredictionDelta {
+	rows := make([]schema.Prediction, len(p.rows))
 	for i, r := range p.rows {
 		z := (s.Y[i] - s.Mu[i]) / s.Sigma[i]
 		y := schema.Float(s.Y[i])
-		d.Predictions[i] = schema.Prediction{
+		rows[i] = schema.Prediction{
 			Timestamp: j.frame.Dates[r.T+r.H].Format(time.RFC3339), YTrue: &y, Mu: schema.Float(s.Mu[i]), Sigma: schema.Float(s.Sigma[i]),
 			PUpRaw: schema.Float(calib.Sigmoid(o.logit[i])), PUpCal: schema.Float(s.P[i]), ConformalP: schema.Float(calib.ConformalP(math.Abs(z), calScores)), PITZ: schema.Float(z),
 		}
 	}
-	return d
+	parts := max(1, (len(rows)+schema.MaxDeltaRows-1)/schema.MaxDeltaRows)
+	ds := make([]*schema.PredictionDelta, parts)
+	for k := range ds {
+		ds[k] = &schema.PredictionDelta{Type: schema.TypePredictionDelta, FoldID: fold, Epoch: epoch, Part: k + 1, Parts: parts,
+			Predictions: rows[k*schema.MaxDeltaRows : min(len(rows), (k+1)*schema.MaxDeltaRows)]}
+	}
+	return ds
 }

@@ -249,3 +249,41 @@ func TestTrainBatchProgress(t *testing.T) {
 		t.Error("no batch_progress")
 	}
 }
+
+// A fold's predictions reach clients whole: prediction_delta parts of at
+// most schema.MaxDeltaRows rows, numbered 1 to parts, that add up to the
+// fold's scored rows, each valid against its JSON Schema.
+func TestTrainPredictionDeltaParts(t *testing.T) {
+	cfg := quickConfig(t.TempDir())
+	cfg.Folds, cfg.Epochs, cfg.PredictionDeltas = 1, 1, true
+	cfg.CalibFrac = 0.1 // more scored rows than one part holds
+	sum, msgs := train(t, load(t, "sp500_daily_ohlcv.csv"), cfg)
+	var parts []*schema.PredictionDelta
+	rows := 0
+	for _, m := range msgs {
+		if d, ok := m.(*schema.PredictionDelta); ok {
+			b, err := json.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schema.Validate(b); err != nil {
+				t.Fatalf("part %d: %v", d.Part, err)
+			}
+			parts = append(parts, d)
+			rows += len(d.Predictions)
+		}
+	}
+	want := sum.Folds[0].ScoredRows
+	if want <= schema.MaxDeltaRows {
+		t.Fatalf("%d scored rows: the test needs more than %d", want, schema.MaxDeltaRows)
+	}
+	if rows != want {
+		t.Errorf("the parts carry %d rows, want the fold's %d scored rows", rows, want)
+	}
+	for i, d := range parts {
+		if d.Part != i+1 || d.Parts != len(parts) || len(d.Predictions) > schema.MaxDeltaRows || d.Epoch != 0 {
+			t.Errorf("part %d: %d of %d, %d rows, epoch %d", i+1, d.Part, d.Parts, len(d.Predictions), d.Epoch)
+		}
+	}
+	t.Logf("%d rows in %d parts", rows, len(parts))
+}

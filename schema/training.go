@@ -133,13 +133,23 @@ type TrainingError struct {
 	Error string `json:"error"`
 }
 
-// PredictionDelta carries a fold's scored predictions after an epoch.
+// PredictionDelta carries a fold's scored predictions after an epoch. A
+// fold with more than MaxDeltaRows scored rows sends them in Parts
+// messages of at most MaxDeltaRows rows each, in order, numbered by Part
+// from 1: one frame stays far below the 1 MiB that common clients accept
+// (the seed's Python client among them).
 type PredictionDelta struct {
 	Type        string       `json:"type"`
 	FoldID      int          `json:"fold_id"`
 	Epoch       int          `json:"epoch"`
+	Part        int          `json:"part,omitempty"`  // 1 to Parts; not in the seed, always sent
+	Parts       int          `json:"parts,omitempty"` // messages this epoch's predictions span; not in the seed, always sent
 	Predictions []Prediction `json:"predictions"`
 }
+
+// MaxDeltaRows is the most predictions one PredictionDelta carries: about
+// 400 KB of JSON.
+const MaxDeltaRows = 2000
 
 // Prediction is one row of a PredictionDelta.
 type Prediction struct {

@@ -45,7 +45,7 @@ func messages() map[string]any {
 		"fold_complete/null_warnings": FoldComplete{Type: TypeFoldComplete, FoldID: 0, PredictionsPath: "reports/predictions/p.csv", CalibrationMethod: "raw"},
 		"training_complete":           TrainingComplete{Type: TypeTrainingComplete, FoldsCompleted: 5, SummaryPath: "reports/summary.json"},
 		"training_error":              TrainingError{Type: TypeTrainingError, Error: "CUDA out of memory: requested 268435456 bytes, 1048576 free of 8589934592"},
-		"prediction_delta": PredictionDelta{Type: TypePredictionDelta, FoldID: 1, Epoch: 3, Predictions: []Prediction{
+		"prediction_delta": PredictionDelta{Type: TypePredictionDelta, FoldID: 1, Epoch: 3, Part: 2, Parts: 2, Predictions: []Prediction{
 			{Timestamp: "2012-06-01T00:00:00Z", Mu: 0.0123, Sigma: 0.0234, PUpRaw: 0.5234, PUpCal: 0.5123, ConformalP: 0.8765, PITZ: 0.1234},
 			{Timestamp: "2012-06-02T00:00:00Z", Mu: -0.01, Sigma: 0.02, PUpRaw: 0.47, PUpCal: nan, ConformalP: 1, PITZ: -2.5},
 		}},
