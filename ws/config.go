@@ -47,6 +47,14 @@ type Config struct {
 	// the check only stops other sites' pages from using a visitor's browser.
 	// A refused Origin gets HTTP 403.
 	AllowedOrigins []string
+
+	// OnPublish, when not nil, is called for every message the hub
+	// delivers, with its run, the seq the hub gave it and the time Publish
+	// was called. It is a measuring hook (benchmarks/hubload times delivery
+	// latency with it): it runs on the hub goroutine before the message is
+	// queued to any client, so it must return at once and must not call the
+	// hub. nil, the default, costs nothing, not even the clock read.
+	OnPublish func(runID string, seq uint64, at time.Time)
 }
 
 // DefaultConfig returns the documented defaults.

@@ -63,7 +63,8 @@ type Hub struct {
 type hubOp struct {
 	kind  hubOpKind
 	runID string
-	msg   []byte // hubOpPublish: a private copy with room for the envelope
+	msg   []byte    // hubOpPublish: a private copy with room for the envelope
+	at    time.Time // hubOpPublish: when Publish was called, only for Config.OnPublish
 }
 
 type hubOpKind uint8
@@ -153,7 +154,11 @@ func (h *Hub) Publish(runID string, msg []byte) {
 	// Room for the envelope, so Run appends it in place.
 	buf := make([]byte, len(msg), len(msg)+len(runID)+48)
 	copy(buf, msg)
-	h.send(hubOp{kind: hubOpPublish, runID: runID, msg: buf})
+	op := hubOp{kind: hubOpPublish, runID: runID, msg: buf}
+	if h.cfg.OnPublish != nil {
+		op.at = time.Now()
+	}
+	h.send(op)
 }
 
 // ServeWS upgrades the request and registers the client. The caller has
@@ -215,7 +220,7 @@ func (h *Hub) send(op hubOp) {
 func (h *Hub) apply(op hubOp) {
 	switch op.kind {
 	case hubOpPublish:
-		h.deliver(op.runID, op.msg)
+		h.deliver(op.runID, op.msg, op.at)
 	case hubOpForget:
 		h.forgetRun(op.runID)
 	case hubOpCloseRun:
@@ -235,10 +240,14 @@ func (h *Hub) run(id string) *hubRun {
 }
 
 // deliver stamps msg with its run's next seq, keeps it in the history and
-// pushes it to the run's subscribers and to every-run subscribers.
-func (h *Hub) deliver(runID string, msg []byte) {
+// pushes it to the run's subscribers and to every-run subscribers. at is
+// when Publish was called (zero unless Config.OnPublish is set).
+func (h *Hub) deliver(runID string, msg []byte, at time.Time) {
 	r := h.run(runID)
 	r.seq++
+	if h.cfg.OnPublish != nil {
+		h.cfg.OnPublish(runID, r.seq, at)
+	}
 	body, empty, _ := envelopeBody(msg) // Publish checked the object
 	frame := appendEnvelope(body, empty, r.suffix, r.seq)
 

@@ -241,6 +241,45 @@ func TestHubPublishDropsNonObjects(t *testing.T) {
 	hubTestExpect(t, conn, hubTestFrame{RunID: "a", Seq: 1})
 }
 
+// TestHubOnPublish: the hook sees every delivered message with its run, its
+// seq and the time Publish was called, before any client gets it; a dropped
+// message takes no seq and never reaches it.
+func TestHubOnPublish(t *testing.T) {
+	type call struct {
+		run string
+		seq uint64
+		at  time.Time
+	}
+	calls := make(chan call, 8)
+	e := newHubTestEnv(t, Config{OnPublish: func(runID string, seq uint64, at time.Time) {
+		calls <- call{runID, seq, at}
+	}}, nil)
+	conn := e.dial("?run=a")
+	hubTestWaitFor(t, "the client", func() bool { return e.hub.Clients() == 1 })
+	before := time.Now()
+	e.hub.Publish("a", hubTestMsg(1))
+	e.hub.Publish("a", []byte("not json"))
+	e.hub.Publish("b", hubTestMsg(1))
+	e.hub.Publish("a", hubTestMsg(2))
+	after := time.Now()
+	hubTestExpect(t, conn, hubTestFrame{RunID: "a", Seq: 1}, hubTestFrame{RunID: "a", Seq: 2})
+	for _, want := range []call{{run: "a", seq: 1}, {run: "b", seq: 1}, {run: "a", seq: 2}} {
+		select {
+		case got := <-calls:
+			if got.run != want.run || got.seq != want.seq || got.at.Before(before) || got.at.After(after) {
+				t.Errorf("OnPublish(%q, %d, %v); want (%q, %d, a time between %v and %v)", got.run, got.seq, got.at, want.run, want.seq, before, after)
+			}
+		case <-time.After(hubTestWait):
+			t.Fatalf("no OnPublish call for %q seq %d", want.run, want.seq)
+		}
+	}
+	select {
+	case got := <-calls:
+		t.Errorf("an extra OnPublish call: %+v", got)
+	default:
+	}
+}
+
 // TestHubMidRunJoin: a client joining while messages are being published
 // gets the history and then the live messages, each exactly once, in order.
 func TestHubMidRunJoin(t *testing.T) {
