@@ -52,10 +52,10 @@ export class Runs {
     const r = this.get(ri.run_id);
     r.request = ri.request || r.request;
     r.created = ri.created || r.created;
-    // Messages are fresher than a listing fetched before them, but only the
-    // API knows "cancelled" and a queued run's state.
-    if (!r.complete && !r.error) r.state = ri.state;
-    else if (ri.state === "cancelled") r.state = ri.state;
+    // A run's state only moves forward, queued → running → ended, whichever
+    // source says so first: the API's answer may be older than messages
+    // already in. Only the API tells "cancelled" from "failed" for sure.
+    if (rank(ri.state) > rank(r.state) || (ri.state === "cancelled" && r.state === "failed")) r.state = ri.state;
     if (ri.error && !r.error) r.error = ri.error;
     return r;
   }
@@ -80,14 +80,13 @@ export class Runs {
   apply(msg) {
     const r = this.get(msg.run_id);
     r.messages++;
+    if (r.state === "queued") r.state = "running"; // its worker has started
     switch (msg.type) {
       case "dataset_ready":
         r.dataset = msg;
-        if (r.state === "queued") r.state = "running";
         break;
       case "training_start":
         r.start = msg;
-        r.state = "running";
         for (let i = 0; i < msg.total_folds; i++) fold(r, i);
         break;
       case "batch_progress":
@@ -130,6 +129,9 @@ export class Runs {
     return r;
   }
 }
+
+// rank orders run states: queued, running, then any end.
+const rank = (state) => (state === "queued" ? 0 : state === "running" ? 1 : 2);
 
 // fold returns fold i of run r, creating it (and those before it).
 function fold(r, i) {
