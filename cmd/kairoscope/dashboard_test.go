@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -103,6 +104,7 @@ func TestE2EDashboard(t *testing.T) {
 		return m.runState === "completed" && m.epochMessages === "%d" && document.querySelectorAll("#fold-notes li").length === %s })()`,
 		len(epochs), dashboardRunFolds))
 	checkTable(t, desk, epochs)
+	checkReliability(t, desk, sent.reliability(runID))
 	if n := evalJS[int](t, desk, `document.querySelectorAll("#chart-reliability canvas, #chart-loss canvas, #chart-auc canvas, #chart-ece canvas, #chart-coverage canvas").length`); n != 5 {
 		t.Errorf("%d chart canvases for reliability, loss, AUC, ECE and coverage, want 5", n)
 	}
@@ -293,6 +295,56 @@ func checkTable(t *testing.T, tab context.Context, sent map[[2]int]map[string]js
 	}
 }
 
+// reliabilityBins is the number of p_up_cal bins of the page's reliability
+// diagram.
+const reliabilityBins = 10
+
+// relBin is one bin of a fold's reliability diagram.
+type relBin struct {
+	Count    int    `json:"count"`
+	Observed string `json:"observed"` // the page's data-observed: a number, or "null" for an empty bin
+}
+
+// checkReliability checks the page's reliability table against bins
+// computed here from the prediction_delta rows the server sent.
+func checkReliability(t *testing.T, tab context.Context, want map[int][]relBin) {
+	t.Helper()
+	type cell struct {
+		Fold int `json:"fold"`
+		Bin  int `json:"bin"`
+		relBin
+	}
+	cells := evalJS[[]cell](t, tab, `[...document.querySelectorAll("#reliability-body td[data-fold]")].map(td => ({
+		fold: +td.dataset.fold, bin: +td.dataset.bin, count: +td.dataset.count, observed: td.dataset.observed}))`)
+	got := map[int][]relBin{}
+	for _, c := range cells {
+		if got[c.Fold] == nil {
+			got[c.Fold] = make([]relBin, reliabilityBins)
+		}
+		if c.Bin < 0 || c.Bin >= reliabilityBins {
+			t.Fatalf("reliability table: bin %d of fold %d", c.Bin, c.Fold)
+		}
+		got[c.Fold][c.Bin] = c.relBin
+	}
+	if len(got) != len(want) {
+		t.Errorf("reliability table has %d folds, want %d (one per fold_complete)", len(got), len(want))
+	}
+	for fold, bins := range want {
+		for i, w := range bins {
+			g := got[fold]
+			if g == nil {
+				t.Errorf("fold %d: no reliability column", fold)
+				break
+			}
+			gv, _ := strconv.ParseFloat(g[i].Observed, 64)
+			wv, _ := strconv.ParseFloat(w.Observed, 64)
+			if g[i].Count != w.Count || g[i].Observed != w.Observed && gv != wv {
+				t.Errorf("fold %d bin %d: page %+v, want %+v from the prediction_delta rows", fold, i, g[i], w)
+			}
+		}
+	}
+}
+
 // wsFollower is a Go client of /ws that keeps what it reads.
 type wsFollower struct {
 	mu      sync.Mutex
@@ -374,6 +426,53 @@ func (f *wsFollower) wait(t *testing.T, runID, typ string, d time.Duration) {
 			t.Fatalf("no %s for %s on /ws within %v", typ, runID, d)
 		}
 	}
+}
+
+// reliability returns, for each completed fold of run runID, the
+// reliability bins of the last prediction_delta sent before its
+// fold_complete: rows binned by p_up_cal in reliabilityBins equal bins, with
+// the share of rows whose y_true > 0.
+func (f *wsFollower) reliability(runID string) map[int][]relBin {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	last := map[int]json.RawMessage{}
+	out := map[int][]relBin{}
+	for _, m := range f.msgs {
+		if str(m["run_id"]) != runID {
+			continue
+		}
+		fold, _ := strconv.Atoi(string(m["fold_id"]))
+		switch str(m["type"]) {
+		case "prediction_delta":
+			last[fold] = m["predictions"]
+		case "fold_complete":
+			var rows []struct {
+				PUpCal *float64 `json:"p_up_cal"`
+				YTrue  *float64 `json:"y_true"`
+			}
+			json.Unmarshal(last[fold], &rows)
+			up := make([]int, reliabilityBins)
+			bins := make([]relBin, reliabilityBins)
+			for _, r := range rows {
+				if r.PUpCal == nil || r.YTrue == nil {
+					continue
+				}
+				i := min(reliabilityBins-1, max(0, int(math.Floor(*r.PUpCal*reliabilityBins))))
+				bins[i].Count++
+				if *r.YTrue > 0 {
+					up[i]++
+				}
+			}
+			for i := range bins {
+				bins[i].Observed = "null"
+				if bins[i].Count > 0 {
+					bins[i].Observed = strconv.FormatFloat(float64(up[i])/float64(bins[i].Count), 'g', -1, 64)
+				}
+			}
+			out[fold] = bins
+		}
+	}
+	return out
 }
 
 // epochs returns the epoch_metrics of run runID by fold and epoch.

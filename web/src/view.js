@@ -199,6 +199,8 @@ function renderReliability(run) {
     () => reliabilityOpts(withBins.map((f) => f.id)), data);
   $("reliability-empty").hidden = withBins.length > 0;
 
+  renderReliabilityTable(withBins, n);
+
   const notes = $("fold-notes");
   notes.replaceChildren(...done.map((f) => {
     const c = f.complete;
@@ -208,6 +210,24 @@ function renderReliability(run) {
     for (const w of [c.calibration_warning, c.coverage_warning]) if (w) li.append(el("span", { class: "warning", text: ` ⚠ ${w}` }));
     return li;
   }));
+}
+
+// renderReliabilityTable gives the diagram's numbers: per bin and fold, the
+// observed frequency of a rise and the number of rows.
+function renderReliabilityTable(folds, n) {
+  $("reliability-head").replaceChildren(el("th", { scope: "col", text: "p_up_cal bin" }),
+    ...folds.map((f) => el("th", { scope: "col" }, swatch(f.id), `Fold ${f.id + 1}`)));
+  const rows = [];
+  for (let i = 0; folds.length && i < n; i++) {
+    const b = folds[0].reliability[i];
+    rows.push(el("tr", {}, el("th", { scope: "row", text: `${b.lo.toFixed(1)}–${b.hi.toFixed(1)}` }),
+      ...folds.map((f) => {
+        const c = f.reliability[i];
+        return el("td", { "data-fold": f.id, "data-bin": i, "data-count": c.count, "data-observed": exact(c.observed),
+          text: c.count ? `${fmt(c.observed)} (${c.count})` : "–" });
+      })));
+  }
+  $("reliability-body").replaceChildren(...rows);
 }
 
 function renderNotes(run) {
