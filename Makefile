@@ -85,11 +85,11 @@ golden: deps-golden ## regenerate the golden test values from the reference libr
 	$(PYTHON) engine/ops/testdata/gen_golden.py
 
 .PHONY: bench
-bench: ## time the CPU engine (GPU where present) against PyTorch and scaling: table + benchmarks/results/full.json
+bench: ## time the CPU engine (GPU where present) against PyTorch and scaling, and the hub with 1,000 clients: table + benchmarks/results/full.json
 	$(GO) run ./benchmarks/cmd/bench -go $(GO) -python $(PYTHON)
 
 .PHONY: bench-quick
-bench-quick: ## the default model only, 3 interleaved runs a side (under a minute): table + benchmarks/results/quick.json
+bench-quick: ## the default model only, 3 interleaved runs a side, the hub once (under a minute): table + benchmarks/results/quick.json
 	$(GO) run ./benchmarks/cmd/bench -quick -go $(GO) -python $(PYTHON)
 
 # blas-note says which BLAS a build links, and how to get the faster one.

@@ -11,9 +11,12 @@
 // PyTorch peer (Kairoscope, PyTorch, Kairoscope, ...), so that every run's
 // peak RSS is its own and both sides see the same machine state. Without a
 // GPU it reports why and counts, on the emulator, what a training step
-// launches and copies.
+// launches and copies. Last it measures the hub with 1,000 WebSocket clients
+// during real training runs, against DESIGN.md's targets (package hubload,
+// which runs the server and the clients as processes of their own).
 //
-// Imports: the engine's model, the cuda executor and its CPU emulator (cgo).
+// Imports: the engine's model, the cuda executor and its CPU emulator (cgo),
+// and hubload.
 // Only benchmarks and the bench command link this package; the engine must
 // never import it.
 package benchmarks

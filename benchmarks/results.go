@@ -3,6 +3,8 @@ package benchmarks
 import (
 	"slices"
 	"time"
+
+	"github.com/kairoscope/kairoscope/benchmarks/hubload"
 )
 
 // Schema names the layout of the JSON results file.
@@ -18,6 +20,8 @@ type Results struct {
 	Method  Method         `json:"method"`
 	GPU     GPUReport      `json:"gpu"`
 	Configs []ConfigResult `json:"configs"`
+	// Hub is the hub under load (-hub-clients; absent when skipped).
+	Hub *hubload.Result `json:"hub,omitempty"`
 }
 
 // Machine is where the run took place.

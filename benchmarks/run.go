@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/kairoscope/kairoscope/benchmarks/hubload"
 )
 
 // options are Run's flags.
@@ -25,6 +27,8 @@ type options struct {
 	timeout time.Duration
 	only    string
 	gpu     bool
+	// The hub benchmark: clients (0 skips it) and runs a side.
+	hubClients, hubRuns int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -38,8 +42,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with torch for the PyTorch peer (Debian's python3-torch)")
 	fs.StringVar(&o.goCmd, "go", "go", "the go command that builds the benchmark binaries")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit on any one process (build, run or peer)")
-	fs.StringVar(&o.only, "only", "", "run only the configurations of this kind (default, rows, hidden, batch)")
+	fs.StringVar(&o.only, "only", "", "run only the configurations of this kind (default, rows, hidden, batch), or only the hub benchmark (hub)")
 	fs.BoolVar(&o.gpu, "gpu", true, "benchmark the GPU engine when nvidia-smi finds a GPU")
+	fs.IntVar(&o.hubClients, "hub-clients", hubload.TargetClients, "WebSocket clients in the hub benchmark (0 skips it)")
+	fs.IntVar(&o.hubRuns, "hub-runs", 0, "hub benchmark: training runs without and with the clients, each (default 5, quick 1)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -55,6 +61,18 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.runs < 1 {
 		return nil, fmt.Errorf("-runs %d: need at least one", o.runs)
 	}
+	if o.hubRuns == 0 {
+		o.hubRuns = 5
+		if o.quick {
+			o.hubRuns = 1
+		}
+	}
+	if o.hubRuns < 1 || o.hubClients < 0 {
+		return nil, fmt.Errorf("-hub-runs %d, -hub-clients %d: need at least one run and no negative count", o.hubRuns, o.hubClients)
+	}
+	if o.only == kindHub && o.hubClients == 0 {
+		return nil, errors.New("-only hub with -hub-clients 0 leaves nothing to run")
+	}
 	if o.blas != "auto" && o.blas != "openblas" && o.blas != "gonum" {
 		return nil, fmt.Errorf("-blas %q: want auto, openblas or gonum", o.blas)
 	}
@@ -63,9 +81,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 // Run is the bench command: it builds the benchmark binary, times every
 // configuration on the CPU engine, the GPU engine where there is a GPU,
-// and the PyTorch peer, interleaved, prints the table to stdout (progress
-// to stderr) and writes the results file. It runs from anywhere inside the
-// module.
+// and the PyTorch peer, interleaved, then measures the hub with
+// -hub-clients clients during training runs (package hubload), prints the
+// table to stdout (progress to stderr) and writes the results file. It runs
+// from anywhere inside the module.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -119,7 +138,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	configs := Configs(o.quick)
-	if o.only != "" {
+	if o.only == kindHub {
+		configs = nil
+	} else if o.only != "" {
 		var keep []Config
 		for _, c := range configs {
 			if c.Kind == o.only {
@@ -145,6 +166,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res.Configs = append(res.Configs, *cr)
 	}
+	if o.hubClients > 0 && (o.only == "" || o.only == kindHub) {
+		if res.Hub, err = b.hub(ctx); err != nil {
+			return err
+		}
+	}
 	res.Seconds = time.Since(start).Seconds()
 	printTable(stdout, res)
 	if err := writeResults(o.out, res); err != nil {
@@ -153,6 +179,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\nwrote %s\n", relPath(o.out))
 	return nil
 }
+
+// kindHub is -only's name for the hub benchmark.
+const kindHub = "hub"
 
 func mode(o *options) string {
 	if o.quick {

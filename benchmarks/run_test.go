@@ -9,18 +9,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kairoscope/kairoscope/benchmarks/hubload"
+	"github.com/kairoscope/kairoscope/schema"
 )
 
 // `make bench-quick` end to end with one run a side: it builds the
 // benchmark binaries, times the CPU engine (and the PyTorch peer when
-// Debian's python3-torch is there), prints the table and writes a results
-// file that reads back.
+// Debian's python3-torch is there), measures the hub (with 20 clients, not
+// 1,000, to spare the machine), prints the table and writes a results file
+// that reads back.
 func TestRunQuick(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "quick.json")
 	var stdout, stderr bytes.Buffer
-	if err := Run(ctx, []string{"-quick", "-runs", "1", "-out", out}, &stdout, &stderr); err != nil {
+	if err := Run(ctx, []string{"-quick", "-runs", "1", "-hub-clients", "20", "-out", out}, &stdout, &stderr); err != nil {
 		t.Fatalf("Run: %v\n%s", err, stderr.String())
 	}
 	t.Logf("\n%s", stdout.String())
@@ -56,6 +60,34 @@ func TestRunQuick(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "Kairoscope/PyTorch") {
 		t.Error("the table has no ratio column")
+	}
+	if h := res.Hub; h == nil || h.Clients != 20 || h.Runs != 1 || h.Lost != 0 || h.Deliveries != int64(20*h.Messages) || h.Slowdown <= 0 {
+		t.Errorf("hub: %+v; want 20 clients, one run a side, every message delivered", h)
+	}
+	if !strings.Contains(stdout.String(), "Hub: 20 WebSocket clients") {
+		t.Error("the table has no hub section")
+	}
+}
+
+// The hub section holds each measure against its target and says by how
+// much a missed latency target is missed.
+func TestTableHub(t *testing.T) {
+	h := &hubload.Result{Clients: 1000, Runs: 5, Request: schema.RunRequest{Dataset: "bike", Device: "cpu"}, Messages: 100,
+		BytesPerClient: 540000, Deliveries: 500000, Latency: hubload.Latency{N: 500000, P50: 20, P99: 168, Max: 475},
+		AloneS: 1.5, LoadedS: 2.7, Slowdown: 1.8, ConnBytes: 13 << 10, ConnRSSBytes: 15 << 10,
+		ByType: []hubload.TypeLatency{{Type: "epoch_metrics", Messages: 37, Bytes: 646, Latency: hubload.Latency{P99: 142}}}}
+	var out bytes.Buffer
+	printHub(&out, h)
+	s := out.String()
+	t.Logf("\n%s", s)
+	for _, want := range []string{"Hub: 1,000 WebSocket clients", "168.0 ms (20.0, 475.0)", "NOT MET: 16.8×", "0 of 500,000 (0)",
+		"1.80× (1.50 s → 2.70 s)", "13.0 KiB heap+stacks (15.0 KiB RSS)", "≤ 24.0 KiB", "epoch_metrics"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the hub section lacks %q", want)
+		}
+	}
+	if n := strings.Count(s, "NOT MET"); n != 2 {
+		t.Errorf("%d targets not met; want 2 (latency, slowdown)", n)
 	}
 }
 

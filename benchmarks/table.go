@@ -5,10 +5,12 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/kairoscope/kairoscope/benchmarks/hubload"
 )
 
 // printTable writes the run's results as a table with a header saying what
-// ran where, then the GPU section.
+// ran where, then the GPU section and the hub's.
 func printTable(w io.Writer, res *Results) {
 	m := res.Machine
 	fmt.Fprintf(w, "Kairoscope against PyTorch: %s run of %s (%.0f s)\n", res.Mode, res.Started.Format("2006-01-02 15:04 UTC"), res.Seconds)
@@ -25,6 +27,20 @@ func printTable(w io.Writer, res *Results) {
 	fmt.Fprintf(w, "model: MLP %d→h→h→3 ReLU, float32, Adam lr %g, loss NLL + %g·BCE; medians of %d interleaved runs of %d warm-up + N timed epochs\n\n",
 		Features, LR, BCEWeight, res.Method.Runs, res.Method.WarmupEpochs)
 
+	if len(res.Configs) > 0 { // none with -only hub
+		printConfigs(w, res)
+	}
+
+	fmt.Fprintln(w)
+	printGPU(w, res.GPU)
+	if res.Hub != nil {
+		fmt.Fprintln(w)
+		printHub(w, res.Hub)
+	}
+}
+
+// printConfigs prints a row per configuration and side.
+func printConfigs(w io.Writer, res *Results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"kind", "rows", "hidden", "batch", "steps", "N", "Kairoscope s/epoch", "samples/s", "peak RSS"}
 	if res.GPU.Available {
@@ -73,9 +89,11 @@ func printTable(w io.Writer, res *Results) {
 		}
 	}
 	tw.Flush()
+}
 
-	fmt.Fprintln(w)
-	g := res.GPU
+// printGPU names the GPU or, without one, says why and prints the
+// emulator's counts.
+func printGPU(w io.Writer, g GPUReport) {
 	if g.Available {
 		fmt.Fprintf(w, "GPU: %s\n", g.Device)
 		return
@@ -88,6 +106,39 @@ func printTable(w io.Writer, res *Results) {
 		fmt.Fprintf(w, "  per row of an epoch: %v\n", e.PerRow)
 		fmt.Fprintf(w, "  per fold (the first epoch on new data, beyond a later one), %d rows: %v\n", e.Rows, e.PerFold)
 		fmt.Fprintf(w, "  peak device memory on %d rows: %s\n", e.Rows, bytesString(e.PeakDeviceBytes))
+	}
+}
+
+// printHub prints the hub benchmark against DESIGN.md's targets, then
+// where the time goes: latency by message type and each process's CPU.
+func printHub(w io.Writer, h *hubload.Result) {
+	fmt.Fprintf(w, "Hub: %s WebSocket clients on loopback in their own process during a training run (dataset %s, engine defaults, %s worker): %d messages, %s a client; medians of %d interleaved runs without and with them\n",
+		thousands(float64(h.Clients)), h.Request.Dataset, h.Request.Device, h.Messages, bytesString(h.BytesPerClient), h.Runs)
+	_, slowMet, memMet := h.Met()
+	verdict := func(met bool, by string) string {
+		switch {
+		case h.Clients < hubload.TargetClients:
+			return fmt.Sprintf("— (the target is for %s clients)", thousands(hubload.TargetClients))
+		case met:
+			return "met"
+		}
+		return "NOT MET" + by
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  measure\tmeasured\ttarget\t")
+	fmt.Fprintf(tw, "  delivery latency p99 (p50, max)\t%.1f ms (%.1f, %.1f)\t≤ %.0f ms\t%s\n", h.Latency.P99, h.Latency.P50, h.Latency.Max,
+		hubload.TargetP99MS, verdict(h.Latency.P99 <= hubload.TargetP99MS, fmt.Sprintf(": %.1f×", h.Latency.P99/hubload.TargetP99MS)))
+	fmt.Fprintf(tw, "  lost (out of order)\t%s of %s (%s)\tnone\t%s\n", thousands(float64(h.Lost)), thousands(float64(h.Deliveries)),
+		thousands(float64(h.OutOfOrder)), verdict(h.Lost == 0 && h.OutOfOrder == 0, ""))
+	fmt.Fprintf(tw, "  training slowed\t%.2f× (%.2f s → %.2f s)\t< %.2f×\t%s\n", h.Slowdown, h.AloneS, h.LoadedS, hubload.TargetSlowdown, verdict(slowMet, ""))
+	fmt.Fprintf(tw, "  memory per connection\t%s heap+stacks (%s RSS)\t≤ %s\t%s\n", bytesString(h.ConnBytes), bytesString(h.ConnRSSBytes),
+		bytesString(hubload.TargetConnBytes), verdict(memMet, ""))
+	tw.Flush()
+	fmt.Fprintf(w, "  CPU per run: server with its worker %.2f s alone, %.2f s loaded; the clients' process %.2f s\n",
+		h.ServerCPUAloneS, h.ServerCPULoadedS, h.ClientsCPUS)
+	fmt.Fprintln(w, "  latency by message type (messages a run × mean frame):")
+	for _, t := range h.ByType {
+		fmt.Fprintf(w, "    %-18s %3d × %-9s p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms\n", t.Type, t.Messages, bytesString(int64(t.Bytes)), t.P50, t.P99, t.Max)
 	}
 }
 

@@ -1,0 +1,29 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/kairoscope/kairoscope/benchmarks/hubload"
+)
+
+// hub builds the hubload and kairoscope binaries (the latter with the CPU
+// engine's tags, as make build links it) and measures the hub: runs of the
+// default training request without and with o.hubClients clients
+// (package hubload).
+func (b *bench) hub(ctx context.Context) (*hubload.Result, error) {
+	bin, worker := filepath.Join(b.tmp, "hubload"), filepath.Join(b.tmp, "kairoscope")
+	args := []string{"build"}
+	if b.cpuTags != "" {
+		args = append(args, "-tags", b.cpuTags)
+	}
+	for out, pkg := range map[string]string{bin: "github.com/kairoscope/kairoscope/benchmarks/cmd/hubload", worker: "github.com/kairoscope/kairoscope/cmd/kairoscope"} {
+		if _, _, err := b.command(ctx, nil, b.dir, b.o.goCmd, append(args, "-o", out, pkg)...); err != nil {
+			return nil, fmt.Errorf("benchmarks: building the hub benchmark: %w", err)
+		}
+	}
+	fmt.Fprintf(b.stderr, "hub: %d clients, %d runs without and with them\n", b.o.hubClients, b.o.hubRuns)
+	return hubload.Measure(ctx, hubload.Options{Bin: bin, Worker: worker, Dir: filepath.Join(b.tmp, "hub-reports"),
+		Clients: b.o.hubClients, Runs: b.o.hubRuns, Timeout: b.o.timeout, Progress: b.stderr})
+}
