@@ -119,8 +119,12 @@ func TestE2EDashboard(t *testing.T) {
 	}
 	checkTable(t, desk, epochs)
 
-	// The forecast, from /ws/predict.
-	do(t, desk, chromedp.SetValue(chromedp.CSS("#fc-horizon"), dashboardHorizon), chromedp.Click(chromedp.CSS("#forecast-go")))
+	// The forecast, from /ws/predict: a Go client starts it and the page,
+	// asking for the same dataset and horizon, joins it, so both must show
+	// the same days.
+	forecast := followPredict(t, srv.addr, "bike", dashboardHorizon)
+	do(t, desk, chromedp.SetValue(chromedp.CSS("#fc-dataset"), "bike"), chromedp.SetValue(chromedp.CSS("#fc-horizon"), dashboardHorizon),
+		chromedp.Click(chromedp.CSS("#forecast-go")))
 	waitJS[bool](t, desk, forecastWait, `document.querySelector("#forecast-section").dataset.status === "done" || document.querySelector("#forecast-section").dataset.status === "error"`)
 	if st := evalJS[string](t, desk, `document.querySelector("#forecast-section").dataset.status + ": " + document.querySelector("#forecast-status").textContent`); !strings.HasPrefix(st, "done") {
 		t.Errorf("forecast: %s, want done", st)
@@ -128,6 +132,7 @@ func TestE2EDashboard(t *testing.T) {
 	if n := evalJS[string](t, desk, `String(document.querySelectorAll("#forecast-body tr").length) + "/" + document.querySelectorAll("#chart-forecast canvas").length`); n != dashboardHorizon+"/1" {
 		t.Errorf("forecast table rows / chart canvases: %s, want %s/1", n, dashboardHorizon)
 	}
+	checkForecast(t, desk, forecast(t))
 	do(t, desk, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	screenshot(t, desk, filepath.Join(dir, "dashboard-desktop.png"))
 
@@ -340,6 +345,93 @@ func checkReliability(t *testing.T, tab context.Context, want map[int][]relBin) 
 			wv, _ := strconv.ParseFloat(w.Observed, 64)
 			if g[i].Count != w.Count || g[i].Observed != w.Observed && gv != wv {
 				t.Errorf("fold %d bin %d: page %+v, want %+v from the prediction_delta rows", fold, i, g[i], w)
+			}
+		}
+	}
+}
+
+// predicted is what a Go client of /ws/predict received.
+type predicted struct {
+	ID      string // run_id of the forecast's messages
+	Payload []map[string]json.RawMessage
+}
+
+// followPredict starts a forecast from Go and returns a func that waits
+// for its output.
+func followPredict(t *testing.T, addr, dataset, horizon string) func(*testing.T) predicted {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), connectWait)
+	defer cancel()
+	url := fmt.Sprintf("ws://%s/ws/predict?dataset=%s&horizon=%s&token=%s", addr, dataset, horizon, dashboardToken)
+	conn, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("dialing /ws/predict: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	done := make(chan predicted, 1)
+	failed := make(chan error, 1)
+	go func() {
+		var p predicted
+		for {
+			var m struct {
+				Status  string                       `json:"status"`
+				Message string                       `json:"message"`
+				RunID   string                       `json:"run_id"`
+				Payload []map[string]json.RawMessage `json:"payload"`
+			}
+			if err := conn.ReadJSON(&m); err != nil {
+				failed <- err
+				return
+			}
+			p.ID = m.RunID
+			switch m.Status {
+			case "output":
+				p.Payload = m.Payload
+				done <- p
+				return
+			case "error":
+				failed <- errors.New(m.Message)
+				return
+			}
+		}
+	}()
+	return func(t *testing.T) predicted {
+		t.Helper()
+		select {
+		case p := <-done:
+			return p
+		case err := <-failed:
+			t.Fatalf("the Go client of /ws/predict: %v", err)
+		case <-time.After(forecastWait):
+			t.Fatalf("no forecast output on /ws/predict within %v", forecastWait)
+		}
+		return predicted{}
+	}
+}
+
+// checkForecast checks that the page shows the forecast the Go client got:
+// the same forecast (run_id) and, day by day, the same numbers.
+func checkForecast(t *testing.T, tab context.Context, want predicted) {
+	t.Helper()
+	if id := evalJS[string](t, tab, `document.querySelector("#forecast-section").dataset.forecastId`); id != want.ID {
+		t.Errorf("the page followed forecast %q, the Go client %q: the page did not join it", id, want.ID)
+	}
+	type day struct{ Date, Predicted, Low, High string }
+	days := evalJS[[]day](t, tab, `[...document.querySelectorAll("#forecast-body tr")].map(tr => ({
+		Date: tr.dataset.date, Predicted: tr.dataset.predicted, Low: tr.dataset.low, High: tr.dataset.high}))`)
+	if len(days) != len(want.Payload) {
+		t.Fatalf("%d forecast days on the page, %d sent", len(days), len(want.Payload))
+	}
+	for i, d := range days {
+		w := want.Payload[i]
+		if d.Date != str(w["date"]) {
+			t.Errorf("forecast day %d: page %s, sent %s", i, d.Date, w["date"])
+		}
+		for _, c := range []struct{ key, shown string }{{"predicted_affluence", d.Predicted}, {"conf_low", d.Low}, {"conf_high", d.High}} {
+			got, err1 := strconv.ParseFloat(c.shown, 64)
+			sent, err2 := strconv.ParseFloat(string(w[c.key]), 64)
+			if err1 != nil || err2 != nil || got != sent {
+				t.Errorf("forecast %s %s: page %q, sent %s", d.Date, c.key, c.shown, w[c.key])
 			}
 		}
 	}

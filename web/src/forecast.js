@@ -71,6 +71,7 @@ export class Forecaster {
       this.lastSeq.set(msg.run_id, msg.seq);
     }
     const s = this.state;
+    if (typeof msg.run_id === "string") s.id = msg.run_id; // the forecast joined: shared by clients asking the same
     switch (msg.status) {
       case "message":
         s.message = msg.message;

@@ -244,6 +244,7 @@ export function renderForecast(s) {
   const bar = $("forecast-progress");
   const status = $("forecast-status");
   $("forecast-section").dataset.status = s.status;
+  $("forecast-section").dataset.forecastId = s.id || "";
   if (s.status === "running" && s.total > 0) {
     bar.max = s.total;
     bar.value = s.step;
@@ -264,7 +265,9 @@ export function renderForecast(s) {
   const num = (v) => (v === null || v === undefined ? null : Number(v));
   charts.forecast.update(`${s.dataset}/${s.horizon}/${days.length}/${x[0]}`, () => forecastOpts(s.dataset),
     [x, days.map((d) => num(d.conf_low)), days.map((d) => num(d.conf_high)), days.map((d) => num(d.predicted_affluence))]);
-  $("forecast-body").replaceChildren(...days.map((d) => el("tr", { "data-date": d.date },
+  $("forecast-body").replaceChildren(...days.map((d) => el("tr", {
+    "data-date": d.date, "data-predicted": exact(num(d.predicted_affluence)), "data-low": exact(num(d.conf_low)), "data-high": exact(num(d.conf_high)),
+  },
     el("th", { scope: "row", text: d.date }),
     el("td", { text: String(d.predicted_affluence) }),
     el("td", { text: `${d.conf_low} – ${d.conf_high}` }),
