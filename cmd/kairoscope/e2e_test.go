@@ -723,9 +723,10 @@ func firstRun(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// openClient opens a tab on the server's own origin (GET / answers health
-// JSON), runs the seed client name in it with the server's address, and
-// returns the tab's console.
+// openClient opens a tab on the server's own origin, runs the seed client
+// name in it with the server's address, and returns the tab's console. The
+// tab shows the JSON of /api/datasets: GET / would send a browser to the
+// dashboard, whose own WebSockets and scripts would share the tab.
 func openClient(t *testing.T, browser context.Context, addr, name string) *console {
 	t.Helper()
 	script := seedClient(t, name, addr)
@@ -746,8 +747,8 @@ func openClient(t *testing.T, browser context.Context, addr, name string) *conso
 	}()
 	ctx, cancelAct := context.WithTimeout(tab, connectWait)
 	defer cancelAct()
-	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
-		t.Fatalf("opening http://%s/: %v", addr, err)
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/api/datasets")); err != nil {
+		t.Fatalf("opening http://%s/api/datasets: %v", addr, err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](script)); err != nil {
 		t.Fatalf("running %s: %v", name, err)
