@@ -129,7 +129,7 @@ $("run-form").addEventListener("submit", async (ev) => {
     const info = await api.startRun(runRequest(form));
     runs.info(info);
     show(info.run_id, false);
-    notice(`Run ${info.run_id} ${info.state}.`);
+    notice(`Started run ${info.run_id}.`);
   } catch (err) {
     notice(`Could not start the run: ${err.message}`, true);
   } finally {

@@ -154,12 +154,14 @@ function setProgress(id, value, max, text, epoch) {
 function renderCurves(run) {
   const folds = run ? foldCount(run) : 0;
   const n = run ? Math.max(totalEpochs(run), ...run.folds.map(epochsDone)) : 0;
-  const x = Array.from({ length: n }, (_, i) => i);
+  // Epochs are 0-indexed on the wire and counted from 1 on the page, as in
+  // the progress bars and the table.
+  const x = Array.from({ length: n }, (_, i) => i + 1);
   for (const [name, label, keys] of epochCharts) {
     const data = [x];
     for (let i = 0; i < folds; i++) {
       const f = run.folds[i];
-      for (const k of keys) data.push(x.map((e) => (f && f.epochs[e] && typeof f.epochs[e][k] === "number" ? f.epochs[e][k] : null)));
+      for (const k of keys) data.push(x.map((e) => (f && f.epochs[e - 1] && typeof f.epochs[e - 1][k] === "number" ? f.epochs[e - 1][k] : null)));
     }
     charts[name].update(`${run ? run.id : ""}/${folds}`, () => epochOpts(label, folds, keys.length === 2), data);
   }
