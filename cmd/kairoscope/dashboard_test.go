@@ -60,10 +60,11 @@ func artifactsDir(t *testing.T) string {
 // headless Chromium: the redirect from / keeps the token; a run typed and
 // started from the keyboard shows its epochs while it trains; the last
 // epoch's numbers and the count of epochs on the page equal the
-// epoch_metrics a Go client read from /ws; every fold gets a reliability
-// diagram; a dropped connection reconnects and the replay adds no
-// duplicate; a forecast from /ws/predict is drawn; a run can be cancelled;
-// a phone-sized page replays the history and fits its width; and no page
+// epoch_metrics a Go client read from /ws, across a connection dropped
+// mid-run and another after the end (replays add no duplicate); every
+// fold's reliability bins equal those of the rows sent; the forecast
+// equals the one a Go client of /ws/predict got; a run can be cancelled; a
+// phone-sized page replays the history and fits its width; and no page
 // logged an error. It saves a desktop and a phone screenshot.
 func TestE2EDashboard(t *testing.T) {
 	requireChromium(t)
@@ -98,6 +99,11 @@ func TestE2EDashboard(t *testing.T) {
 		t.Errorf("run state on the page while it trains: %q, want running", state)
 	}
 
+	// A connection dropped mid-run: the page reconnects, the server replays
+	// the run so far, and the page skips what it has and goes on live.
+	evalJS[bool](t, desk, `kairoscope.stream.drop(), true`)
+	waitJS[bool](t, desk, pageWait, `document.querySelector("#conn").dataset.state === "open" && kairoscope.stream.replayed > 0`)
+
 	sent.wait(t, runID, "training_complete", smallRunWait)
 	epochs := sent.epochs(runID)
 	waitJS[bool](t, desk, pageWait, fmt.Sprintf(`(() => { const m = document.querySelector("main").dataset;
@@ -109,10 +115,10 @@ func TestE2EDashboard(t *testing.T) {
 		t.Errorf("%d chart canvases for reliability, loss, AUC, ECE and coverage, want 5", n)
 	}
 
-	// A dropped connection: the page reconnects, the server replays, and
-	// nothing is counted twice.
+	// Dropped again after the end: the whole run is replayed and skipped.
+	replayed := evalJS[int](t, desk, `kairoscope.stream.replayed`)
 	evalJS[bool](t, desk, `kairoscope.stream.drop(), true`)
-	waitJS[bool](t, desk, pageWait, `document.querySelector("#conn").dataset.state === "open" && kairoscope.stream.replayed > 0`)
+	waitJS[bool](t, desk, pageWait, fmt.Sprintf(`document.querySelector("#conn").dataset.state === "open" && kairoscope.stream.replayed > %d`, replayed))
 	time.Sleep(300 * time.Millisecond) // the replay's last frames, then a render
 	if got := evalJS[string](t, desk, `document.querySelector("main").dataset.epochMessages`); got != strconv.Itoa(len(epochs)) {
 		t.Errorf("after reconnecting the page counts %s epochs, want %d: the replay was not deduplicated", got, len(epochs))
