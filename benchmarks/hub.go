@@ -25,5 +25,5 @@ func (b *bench) hub(ctx context.Context) (*hubload.Result, error) {
 	}
 	fmt.Fprintf(b.stderr, "hub: %d clients, %d runs without and with them\n", b.o.hubClients, b.o.hubRuns)
 	return hubload.Measure(ctx, hubload.Options{Bin: bin, Worker: worker, Dir: filepath.Join(b.tmp, "hub-reports"),
-		Clients: b.o.hubClients, Runs: b.o.hubRuns, Timeout: b.o.timeout, Progress: b.stderr})
+		Clients: b.o.hubClients, Runs: b.o.hubRuns, Timeout: b.o.timeout, Progress: b.stderr, Profile: b.o.hubProfile})
 }

@@ -27,8 +27,10 @@ type options struct {
 	timeout time.Duration
 	only    string
 	gpu     bool
-	// The hub benchmark: clients (0 skips it) and runs a side.
+	// The hub benchmark: clients (0 skips it), runs a side, and a folder
+	// for CPU profiles.
 	hubClients, hubRuns int
+	hubProfile          string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -46,6 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.gpu, "gpu", true, "benchmark the GPU engine when nvidia-smi finds a GPU")
 	fs.IntVar(&o.hubClients, "hub-clients", hubload.TargetClients, "WebSocket clients in the hub benchmark (0 skips it)")
 	fs.IntVar(&o.hubRuns, "hub-runs", 0, "hub benchmark: training runs without and with the clients, each (default 5, quick 1)")
+	fs.StringVar(&o.hubProfile, "hub-profile", "", "hub benchmark: write the loaded runs' server and clients CPU profiles to this folder")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

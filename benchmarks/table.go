@@ -134,8 +134,13 @@ func printHub(w io.Writer, h *hubload.Result) {
 	fmt.Fprintf(tw, "  memory per connection\t%s heap+stacks (%s RSS)\t≤ %s\t%s\n", bytesString(h.ConnBytes), bytesString(h.ConnRSSBytes),
 		bytesString(hubload.TargetConnBytes), verdict(memMet, ""))
 	tw.Flush()
-	fmt.Fprintf(w, "  CPU per run: server with its worker %.2f s alone, %.2f s loaded; the clients' process %.2f s\n",
-		h.ServerCPUAloneS, h.ServerCPULoadedS, h.ClientsCPUS)
+	p99s := make([]string, len(h.RunsP99))
+	for i, p := range h.RunsP99 {
+		p99s[i] = fmt.Sprintf("%.1f", p)
+	}
+	fmt.Fprintf(w, "  each loaded run's p99: %s ms\n", strings.Join(p99s, ", "))
+	fmt.Fprintf(w, "  CPU per run (kernel's share): server with its worker %.2f s (%.2f) alone, %.2f s (%.2f) loaded; the clients' process %.2f s (%.2f)\n",
+		h.ServerCPUAloneS, h.ServerSysAloneS, h.ServerCPULoadedS, h.ServerSysLoadedS, h.ClientsCPUS, h.ClientsSysS)
 	fmt.Fprintln(w, "  latency by message type (messages a run × mean frame):")
 	for _, t := range h.ByType {
 		fmt.Fprintf(w, "    %-18s %3d × %-9s p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms\n", t.Type, t.Messages, bytesString(int64(t.Bytes)), t.P50, t.P99, t.Max)

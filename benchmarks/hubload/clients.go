@@ -46,6 +46,7 @@ func Clients(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "the server's host:port (required)")
 	n := fs.Int("n", 1000, "connections")
+	profile := fs.String("cpuprofile", "", "write a CPU profile, from the last handshake to the report, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +65,11 @@ func Clients(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
+	stop, err := startProfile(*profile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	var wg sync.WaitGroup
 	cs[0].types, cs[0].bytes = map[uint64]string{}, map[uint64]int{} // one client says what each seq was
 	for _, c := range cs {

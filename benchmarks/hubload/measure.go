@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"slices"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +34,10 @@ type Options struct {
 	// a stuck run fails instead of hanging.
 	Timeout  time.Duration
 	Progress io.Writer // a line per pair of runs; nil: none
+	// Profile, when set, is a folder where the loaded runs' server and
+	// clients processes write CPU profiles: server-N.pprof covers the
+	// training run, clients-N.pprof the clients' reading (go tool pprof).
+	Profile string
 }
 
 // Measure runs an untimed warm-up run, then Runs pairs of sessions, each
@@ -64,20 +68,20 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 		Method: "a fresh server process per run; one untimed warm-up run, then alone and loaded runs interleaved; " +
 			"the clients connect before the run starts and read every frame in a separate process; " +
 			"latency = client receive time − hub Publish time, wall-clock UnixNano on one machine"}
-	if _, err := session(ctx, o, 0); err != nil {
+	if _, err := session(ctx, o, 0, 0); err != nil {
 		return nil, fmt.Errorf("hubload: warm-up run: %w", err)
 	}
 	var all []float64
 	byType := map[string][]float64{}
 	var typeOrder []string
 	var typeMsgs, typeBytes map[string]int
-	var serverAlone, serverLoaded, clientsCPU, conn, connRSS, dial []float64
+	var serverAlone, serverLoaded, clientsCPU, serverAloneSys, serverLoadedSys, clientsSys, conn, connRSS, dial []float64
 	for i := range o.Runs {
-		alone, err := session(ctx, o, 0)
+		alone, err := session(ctx, o, 0, i+1)
 		if err != nil {
 			return nil, err
 		}
-		loaded, err := session(ctx, o, o.Clients)
+		loaded, err := session(ctx, o, o.Clients, i+1)
 		if err != nil {
 			return nil, err
 		}
@@ -86,6 +90,9 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 		serverAlone = append(serverAlone, alone.serverCPU)
 		serverLoaded = append(serverLoaded, loaded.serverCPU)
 		clientsCPU = append(clientsCPU, loaded.clientsCPU)
+		serverAloneSys = append(serverAloneSys, alone.serverSys)
+		serverLoadedSys = append(serverLoadedSys, loaded.serverSys)
+		clientsSys = append(clientsSys, loaded.clientsSys)
 		conn = append(conn, loaded.connBytes)
 		connRSS = append(connRSS, loaded.connRSS)
 		dial = append(dial, loaded.dialS)
@@ -115,8 +122,9 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 				}
 			}
 		}
+		l := latencyOf(flatMS(r))
+		res.RunsP99 = append(res.RunsP99, l.P99)
 		if o.Progress != nil {
-			l := latencyOf(slices.Clone(flatMS(r)))
 			fmt.Fprintf(o.Progress, "hub     run %d/%d  alone %.2f s  %d clients %.2f s  p50 %.1f ms  p99 %.1f ms  max %.1f ms  lost %d\n",
 				i+1, o.Runs, alone.trainS, o.Clients, loaded.trainS, l.P50, l.P99, l.Max, r.Lost)
 		}
@@ -130,6 +138,7 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 		res.Slowdown = res.LoadedS / res.AloneS
 	}
 	res.ServerCPUAloneS, res.ServerCPULoadedS, res.ClientsCPUS = median(serverAlone), median(serverLoaded), median(clientsCPU)
+	res.ServerSysAloneS, res.ServerSysLoadedS, res.ClientsSysS = median(serverAloneSys), median(serverLoadedSys), median(clientsSys)
 	res.ConnBytes, res.ConnRSSBytes, res.DialS = int64(median(conn)), int64(median(connRSS)), median(dial)
 	return res, nil
 }
@@ -148,20 +157,26 @@ func flatMS(r *ClientsReport) []float64 {
 
 // sessionResult is one server process's run.
 type sessionResult struct {
-	trainS             float64 // the run's wall time
-	serverCPU          float64 // the server's and its worker's CPU seconds
-	clientsCPU         float64
-	connBytes, connRSS float64 // per connection, idle
-	dialS              float64
-	report             *ClientsReport // nil without clients
+	trainS                 float64 // the run's wall time
+	serverCPU, serverSys   float64 // the server's and its worker's CPU seconds, and the kernel's share
+	clientsCPU, clientsSys float64
+	connBytes, connRSS     float64 // per connection, idle
+	dialS                  float64
+	report                 *ClientsReport // nil without clients
 }
 
 // session starts a server, connects n clients (none when n is 0), runs
-// o.Request to its end and collects what the clients received.
-func session(ctx context.Context, o Options, n int) (*sessionResult, error) {
+// o.Request to its end and collects what the clients received. i numbers
+// the profiles of a loaded session.
+func session(ctx context.Context, o Options, n, i int) (*sessionResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	srv, err := startProc(ctx, o.Bin, "server", "-worker", o.Worker, "-reports", o.Dir)
+	srvArgs, clArgs := []string{"server", "-worker", o.Worker, "-reports", o.Dir}, []string{"clients"}
+	if o.Profile != "" && n > 0 {
+		srvArgs = append(srvArgs, "-cpuprofile", filepath.Join(o.Profile, fmt.Sprintf("server-%d.pprof", i)))
+		clArgs = append(clArgs, "-cpuprofile", filepath.Join(o.Profile, fmt.Sprintf("clients-%d.pprof", i)))
+	}
+	srv, err := startProc(ctx, o.Bin, srvArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +192,7 @@ func session(ctx context.Context, o Options, n int) (*sessionResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		if cl, err = startProc(ctx, o.Bin, "clients", "-addr", ready.Addr, "-n", strconv.Itoa(n)); err != nil {
+		if cl, err = startProc(ctx, o.Bin, append(clArgs, "-addr", ready.Addr, "-n", strconv.Itoa(n))...); err != nil {
 			return nil, err
 		}
 		defer cl.kill()
@@ -218,13 +233,13 @@ func session(ctx context.Context, o Options, n int) (*sessionResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		res.clientsCPU = cpuSeconds(st)
+		res.clientsCPU, res.clientsSys = cpuSeconds(st), st.SystemTime().Seconds()
 	}
 	st, err := srv.wait()
 	if err != nil {
 		return nil, err
 	}
-	res.serverCPU = cpuSeconds(st)
+	res.serverCPU, res.serverSys = cpuSeconds(st), st.SystemTime().Seconds()
 	return res, nil
 }
 

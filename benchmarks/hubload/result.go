@@ -36,6 +36,9 @@ type Result struct {
 	// message type.
 	Latency Latency       `json:"latency_ms"`
 	ByType  []TypeLatency `json:"latency_ms_by_type"`
+	// RunsP99 is each loaded run's own p99, in order: on a shared machine
+	// one bad run can carry the pooled p99.
+	RunsP99 []float64 `json:"runs_p99_ms"`
 
 	// The run's wall time (the server's RunInfo, started to ended: the
 	// worker process's whole life) without clients and with them: medians
@@ -49,9 +52,13 @@ type Result struct {
 	// CPU seconds (user + system), medians per run: the server process with
 	// its worker (wait4 counts a process's waited-for children), alone and
 	// loaded, and the clients process.
+	// The _sys fields are the kernel's share (system time).
 	ServerCPUAloneS  float64 `json:"server_cpu_s_alone"`
 	ServerCPULoadedS float64 `json:"server_cpu_s_loaded"`
 	ClientsCPUS      float64 `json:"clients_cpu_s"`
+	ServerSysAloneS  float64 `json:"server_cpu_s_alone_sys"`
+	ServerSysLoadedS float64 `json:"server_cpu_s_loaded_sys"`
+	ClientsSysS      float64 `json:"clients_cpu_s_sys"`
 
 	// Per idle connection (all clients connected, no run yet), medians over
 	// the loaded runs: the server's growth in heap plus goroutine stacks

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	workerPath := fs.String("worker", "", "the kairoscope binary whose worker command trains (required)")
 	reports := fs.String("reports", "", "folder for the runs' reports (required)")
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the training runs (train commands) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +72,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		httpSrv.Close()
 	}()
 
-	s := &server{srv: srv, pubs: pubs, base: "http://" + ln.Addr().String()}
+	s := &server{srv: srv, pubs: pubs, base: "http://" + ln.Addr().String(), profile: *profile}
 	out := json.NewEncoder(stdout)
 	if err := out.Encode(Ready{Addr: ln.Addr().String()}); err != nil {
 		return err
@@ -93,9 +95,10 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 // server answers the driver's commands.
 type server struct {
-	srv  *ws.Server
-	pubs *publishLog
-	base string // http://addr
+	srv     *ws.Server
+	pubs    *publishLog
+	base    string // http://addr
+	profile string // -cpuprofile
 }
 
 func (s *server) do(ctx context.Context, c Command, r *Reply) error {
@@ -110,6 +113,11 @@ func (s *server) do(ctx context.Context, c Command, r *Reply) error {
 			return n == c.Clients, err
 		})
 	case CmdTrain:
+		stop, err := startProfile(s.profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 		info, err := s.srv.Runs().Start(ctx, c.Request)
 		if err != nil {
 			return err
@@ -173,6 +181,26 @@ func (s *server) clients() (int, error) {
 		return 0, fmt.Errorf("GET /: %w", err)
 	}
 	return h.Clients, nil
+}
+
+// startProfile starts a CPU profile into path, when it is not "", and
+// returns what stops it.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // publishLog is Config.OnPublish's record: per run, when each seq was
