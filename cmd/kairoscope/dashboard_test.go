@@ -527,13 +527,18 @@ func (f *wsFollower) wait(t *testing.T, runID, typ string, d time.Duration) {
 }
 
 // reliability returns, for each completed fold of run runID, the
-// reliability bins of the last prediction_delta sent before its
-// fold_complete: rows binned by p_up_cal in reliabilityBins equal bins, with
-// the share of rows whose y_true > 0.
+// reliability bins of the last epoch's prediction_delta rows (all its
+// parts) sent before its fold_complete: rows binned by p_up_cal in
+// reliabilityBins equal bins, with the share of rows whose y_true > 0.
 func (f *wsFollower) reliability(runID string) map[int][]relBin {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	last := map[int]json.RawMessage{}
+	type row struct {
+		PUpCal *float64 `json:"p_up_cal"`
+		YTrue  *float64 `json:"y_true"`
+	}
+	lastEpoch := map[int]int{}
+	last := map[int][]row{}
 	out := map[int][]relBin{}
 	for _, m := range f.msgs {
 		if str(m["run_id"]) != runID {
@@ -542,13 +547,15 @@ func (f *wsFollower) reliability(runID string) map[int][]relBin {
 		fold, _ := strconv.Atoi(string(m["fold_id"]))
 		switch str(m["type"]) {
 		case "prediction_delta":
-			last[fold] = m["predictions"]
-		case "fold_complete":
-			var rows []struct {
-				PUpCal *float64 `json:"p_up_cal"`
-				YTrue  *float64 `json:"y_true"`
+			epoch, _ := strconv.Atoi(string(m["epoch"]))
+			if e, ok := lastEpoch[fold]; !ok || e != epoch {
+				lastEpoch[fold], last[fold] = epoch, nil
 			}
-			json.Unmarshal(last[fold], &rows)
+			var part []row
+			json.Unmarshal(m["predictions"], &part)
+			last[fold] = append(last[fold], part...)
+		case "fold_complete":
+			rows := last[fold]
 			up := make([]int, reliabilityBins)
 			bins := make([]relBin, reliabilityBins)
 			for _, r := range rows {

@@ -89,9 +89,12 @@ export class Runs {
         r.start = msg;
         for (let i = 0; i < msg.total_folds; i++) fold(r, i);
         break;
-      case "batch_progress":
-        fold(r, msg.fold_id).batch = msg;
+      case "batch_progress": {
+        const f = fold(r, msg.fold_id);
+        // Only the epoch under way: a late one would move the bar back.
+        if (msg.epoch === (f.last ? f.last.epoch + 1 : 0)) f.batch = msg;
         break;
+      }
       case "epoch_metrics": {
         const f = fold(r, msg.fold_id);
         f.epochs[msg.epoch] = msg;
@@ -99,15 +102,28 @@ export class Runs {
         f.batch = null;
         break;
       }
-      case "prediction_delta":
-        // Only the newest is kept: a fold's reliability diagram needs the
-        // last one before fold_complete, and each may be tens of KB.
-        fold(r, msg.fold_id).delta = msg;
+      case "prediction_delta": {
+        // Only the newest epoch's parts are kept: a fold's reliability
+        // diagram needs the last epoch before fold_complete, and a part may
+        // be hundreds of KB.
+        const f = fold(r, msg.fold_id);
+        if (!f.delta || f.delta.epoch !== msg.epoch) f.delta = { epoch: msg.epoch, parts: msg.parts, got: [] };
+        f.delta.got[msg.part - 1] = msg;
         break;
+      }
       case "fold_complete": {
         const f = fold(r, msg.fold_id);
         f.complete = msg;
-        f.reliability = f.delta ? reliability(f.delta.rows(), 10) : null;
+        f.reliability = null;
+        if (f.delta) {
+          let rows = [];
+          for (const d of f.delta.got) if (d) rows = rows.concat(d.rows());
+          f.reliability = reliability(rows, 10);
+          f.reliabilityEpoch = f.delta.epoch;
+          // A missing part (history the server no longer keeps) leaves
+          // the diagram drawn from the rows there are.
+          f.reliabilityPartial = f.delta.got.filter(Boolean).length < f.delta.parts;
+        }
         f.delta = null;
         break;
       }

@@ -88,18 +88,19 @@ export class TrainingStream {
   }
 }
 
-// Prediction deltas are the large messages (a row per scored day, tens of KB
-// each, one per epoch and fold, all of them again in a replay), and the
+// Prediction deltas are the large messages (a row per scored day, up to
+// 2,000 rows and ~400 KB a part, an epoch's rows in one or more parts; one
+// per epoch and fold, all of them again in a replay), and the
 // dashboard reads the rows of few of them. peekDelta reads a delta's small
 // fields from its head and tail, where the server puts them, and parses the
 // rows only when rows() is called. Anything it does not recognise returns
 // null and is parsed in full.
-const deltaHead = /^\{"type":"prediction_delta","fold_id":(\d+),"epoch":(\d+),/;
+const deltaHead = /^\{"type":"prediction_delta","fold_id":(\d+),"epoch":(\d+),(?:"part":(\d+),"parts":(\d+),)?"predictions":/;
 const deltaTail = /,"run_id":("(?:[^"\\]|\\.)*"),"seq":(\d+)\}\s*$/;
 
 function peekDelta(data) {
   if (typeof data !== "string" || !data.startsWith('{"type":"prediction_delta"')) return null;
-  const h = deltaHead.exec(data.slice(0, 100));
+  const h = deltaHead.exec(data.slice(0, 200));
   const t = deltaTail.exec(data.slice(-300));
   if (!h || !t) return null;
   let raw = data;
@@ -108,6 +109,8 @@ function peekDelta(data) {
     type: "prediction_delta",
     fold_id: Number(h[1]),
     epoch: Number(h[2]),
+    part: h[3] === undefined ? 1 : Number(h[3]),
+    parts: h[4] === undefined ? 1 : Number(h[4]),
     run_id: JSON.parse(t[1]),
     seq: Number(t[2]),
     bytes: data.length,
@@ -121,11 +124,14 @@ function peekDelta(data) {
   };
 }
 
-// withRows gives a fully parsed delta the rows() of peekDelta's.
+// withRows gives a fully parsed delta the rows(), part and parts of
+// peekDelta's (a delta without part and parts is whole).
 function withRows(msg) {
   if (msg && msg.type === "prediction_delta") {
     const rows = Array.isArray(msg.predictions) ? msg.predictions : [];
     msg.rows = () => rows;
+    msg.part = Number.isInteger(msg.part) ? msg.part : 1;
+    msg.parts = Number.isInteger(msg.parts) ? msg.parts : 1;
   }
   return msg;
 }

@@ -208,7 +208,8 @@ function renderReliability(run) {
     const c = f.complete;
     const rows = f.reliability ? f.reliability.reduce((s, b) => s + b.count, 0) : 0;
     const li = el("li", { "data-fold": f.id }, swatch(f.id),
-      `Fold ${f.id + 1}: calibration ${c.calibration_method}${rows ? `, ${rows} scored rows` : ""}`);
+      `Fold ${f.id + 1}: calibration ${c.calibration_method}` +
+      (f.reliability ? `; diagram from epoch ${f.reliabilityEpoch + 1}, ${rows} scored rows${f.reliabilityPartial ? " (some parts missing)" : ""}` : "; no predictions received"));
     for (const w of [c.calibration_warning, c.coverage_warning]) if (w) li.append(el("span", { class: "warning", text: ` ⚠ ${w}` }));
     return li;
   }));
