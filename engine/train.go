@@ -219,6 +219,16 @@ func (j *job) finishFold(fo features.Fold, ft *fitted, sc features.Scaler, cal p
 	}
 	m := ValMetrics(val, cfg.Model.BCEWeight)
 	covWarn := calib.CoverageWarning(float64(m.ConformalCoverage), len(val.Y), cfg.Alpha)
+	if cfg.PredictionDeltas {
+		epoch := ft.bestEpoch // the epoch whose parameters the net holds
+		if epoch < 0 {
+			epoch = ft.epochs - 1
+		}
+		for _, d := range j.deltas(fo.ID, epoch, scored, so, val, calScores) {
+			d.Final = true
+			j.emit(d)
+		}
+	}
 	j.emit(&schema.FoldComplete{Type: schema.TypeFoldComplete, FoldID: fo.ID, PredictionsPath: path,
 		CalibrationMethod: string(cb.Method), CalibrationWarning: calWarn, CoverageWarning: covWarn})
 	f := j.frame

@@ -258,10 +258,12 @@ func TestTrainPredictionDeltaParts(t *testing.T) {
 	cfg.Folds, cfg.Epochs, cfg.PredictionDeltas = 1, 1, true
 	cfg.CalibFrac = 0.1 // more scored rows than one part holds
 	sum, msgs := train(t, load(t, "sp500_daily_ohlcv.csv"), cfg)
-	var parts []*schema.PredictionDelta
+	var parts, final []*schema.PredictionDelta
 	rows := 0
 	for _, m := range msgs {
-		if d, ok := m.(*schema.PredictionDelta); ok {
+		if d, ok := m.(*schema.PredictionDelta); ok && d.Final {
+			final = append(final, d)
+		} else if ok {
 			b, err := json.Marshal(d)
 			if err != nil {
 				t.Fatal(err)
@@ -286,4 +288,37 @@ func TestTrainPredictionDeltaParts(t *testing.T) {
 		}
 	}
 	t.Logf("%d rows in %d parts", rows, len(parts))
+
+	// The final delta is the predictions CSV's scored rows, calibrated.
+	csv, err := report.ReadPredictions(filepath.Join(cfg.Reports, "predictions", sum.Folds[0].PredictionsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scoredCSV []report.Prediction
+	for _, r := range csv {
+		if r.Split == report.SplitScore {
+			scoredCSV = append(scoredCSV, r)
+		}
+	}
+	var got []schema.Prediction
+	for i, d := range final {
+		if d.Part != i+1 || d.Parts != len(final) || d.Epoch != sum.Folds[0].BestEpoch {
+			t.Errorf("final part %d: %d of %d, epoch %d (best %d)", i+1, d.Part, d.Parts, d.Epoch, sum.Folds[0].BestEpoch)
+		}
+		got = append(got, d.Predictions...)
+	}
+	if len(got) != len(scoredCSV) {
+		t.Fatalf("final delta: %d rows, the CSV scores %d", len(got), len(scoredCSV))
+	}
+	for i, r := range scoredCSV {
+		g := got[i]
+		if float64(g.PUpCal) != r.PUpCal || float64(g.Mu) != r.Mu || float64(g.Sigma) != r.Sigma || float64(*g.YTrue) != r.YTrue {
+			t.Fatalf("row %d: delta %+v, CSV %+v", i, g, r)
+		}
+	}
+	if last := msgs[len(msgs)-2]; !isFoldComplete(last) {
+		t.Errorf("before training_complete: %T, want fold_complete", last)
+	}
 }
+
+func isFoldComplete(m any) bool { _, ok := m.(*schema.FoldComplete); return ok }
