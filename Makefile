@@ -32,7 +32,7 @@ kernels: deps-gpu ## compile cuda/kernels/kernels.cu to the committed PTX with n
 	$(GO) generate ./cuda/kernels
 
 .PHONY: web
-web: ## rebuild the dashboard's committed assets, web/dist, from web/src and web/package-lock.json (npm ci)
+web: ## re-vendor the dashboard's uPlot, web/static/vendor, from web/package-lock.json (npm ci)
 	cd web && npm ci --no-audit --no-fund && npm run build
 
 .PHONY: run

@@ -1,30 +1,27 @@
-// Builds web/dist, the dashboard's assets that `kairoscope serve` embeds
-// (web/web.go): the page's own files from src/, unchanged, and uPlot's ES
-// module and stylesheet from node_modules (pinned by package-lock.json)
-// under vendor/uplot/. No bundler: the browser loads the ES modules as they
-// are. Run it through `make web` (npm ci, then this). web_test.go checks
-// that dist is what this script makes, so change both together.
-import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+// Vendors uPlot for the dashboard: copies its ES module, stylesheet and
+// licence from node_modules (the version package-lock.json pins) into
+// static/vendor/uplot/, which is committed and embedded with the page's own
+// files (web/web.go). No bundler: the browser loads the ES modules as they
+// are, so editing static/ needs no build. Run it through `make web` (npm ci,
+// then this); web_test.go checks the vendored files, so change both
+// together.
+import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(fileURLToPath(import.meta.url));
-const dist = join(root, "dist");
+const vendor = join(root, "static", "vendor");
 
-// vendored: [from node_modules, to dist]
+// vendored: [from node_modules, to static/vendor]
 const vendored = [
-  ["uplot/dist/uPlot.esm.js", "vendor/uplot/uPlot.esm.js"],
-  ["uplot/dist/uPlot.min.css", "vendor/uplot/uPlot.min.css"],
-  ["uplot/LICENSE", "vendor/uplot/LICENSE"],
+  ["uplot/dist/uPlot.esm.js", "uplot/uPlot.esm.js"],
+  ["uplot/dist/uPlot.min.css", "uplot/uPlot.min.css"],
+  ["uplot/LICENSE", "uplot/LICENSE"],
 ];
 
-rmSync(dist, { recursive: true, force: true });
-mkdirSync(dist);
-for (const name of readdirSync(join(root, "src"))) {
-  cpSync(join(root, "src", name), join(dist, name), { recursive: true });
-}
+rmSync(vendor, { recursive: true, force: true });
 for (const [from, to] of vendored) {
-  mkdirSync(dirname(join(dist, to)), { recursive: true });
-  cpSync(join(root, "node_modules", from), join(dist, to));
+  mkdirSync(dirname(join(vendor, to)), { recursive: true });
+  cpSync(join(root, "node_modules", from), join(vendor, to));
 }
-console.log("web/dist built");
+console.log("web/static/vendor built");

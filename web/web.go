@@ -18,14 +18,15 @@ import (
 // its assets below it.
 const Path = "/dashboard"
 
-//go:embed dist
+//go:embed static
 var embedded embed.FS
 
-// Assets returns the built assets, rooted at web/dist.
+// Assets returns the dashboard's files, rooted at web/static: the page's
+// own and, under vendor/, uPlot's.
 func Assets() fs.FS {
-	sub, err := fs.Sub(embedded, "dist")
+	sub, err := fs.Sub(embedded, "static")
 	if err != nil {
-		panic(err) // "dist" is a valid path: cannot happen
+		panic(err) // "static" is a valid path: cannot happen
 	}
 	return sub
 }
@@ -71,7 +72,7 @@ var assets = sync.OnceValue(func() map[string]asset {
 
 // Handler serves the dashboard for GET and HEAD requests under Path: the
 // page (index.html) at Path and Path + "/", and each asset at Path + "/" +
-// its name in dist. Anything else under Path, directories included, is
+// its name in static. Anything else under Path, directories included, is
 // 404. Responses carry a content ETag and "Cache-Control: no-cache", so a
 // browser revalidates and never runs the assets of an older binary.
 //

@@ -14,56 +14,29 @@ import (
 	"testing"
 )
 
-// vendored is build.mjs's list of files copied from node_modules: keep the
-// two in step.
+// vendored is build.mjs's list of files copied from node_modules into
+// static/vendor: keep the two in step.
 var vendored = map[string]string{
 	"vendor/uplot/uPlot.esm.js":  "uplot/dist/uPlot.esm.js",
 	"vendor/uplot/uPlot.min.css": "uplot/dist/uPlot.min.css",
 	"vendor/uplot/LICENSE":       "uplot/LICENSE",
 }
 
-// TestDistIsBuilt checks that the committed dist/ is what `make web` builds
-// from the sources, without Node or the network: build.mjs copies src/
-// unchanged and uPlot's files from node_modules, so dist must hold src's
-// files byte for byte, the vendored files of the uPlot version
-// package-lock.json pins (byte for byte too when node_modules is there), and
+// TestVendored checks, without Node or the network, that static/vendor
+// holds what `make web` puts there: the files of the uPlot version
+// package-lock.json pins (byte for byte when node_modules is there), and
 // nothing else.
-func TestDistIsBuilt(t *testing.T) {
-	const stale = "web/dist is stale: run `make web` and commit web/dist"
-	want := map[string]bool{}
-	err := filepath.WalkDir("src", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel("src", p)
-		rel = filepath.ToSlash(rel)
-		want[rel] = true
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		got, err := os.ReadFile(filepath.Join("dist", rel))
-		if err != nil {
-			t.Errorf("%s: %v; %s", rel, err, stale)
-		} else if !bytes.Equal(got, src) {
-			t.Errorf("dist/%s differs from src/%s; %s", rel, rel, stale)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
+func TestVendored(t *testing.T) {
+	const stale = "web/static/vendor is stale: run `make web` and commit it"
 	version := lockedVersion(t, "uplot")
 	for to, from := range vendored {
-		want[to] = true
-		got, err := os.ReadFile(filepath.Join("dist", to))
+		got, err := fs.ReadFile(Assets(), to)
 		if err != nil {
 			t.Errorf("%s: %v; %s", to, err, stale)
 			continue
 		}
 		if strings.HasSuffix(to, ".js") && !bytes.Contains(got[:min(len(got), 1000)], []byte("(v"+version+")")) {
-			t.Errorf("dist/%s is not uPlot v%s, the version package-lock.json pins; %s", to, version, stale)
+			t.Errorf("static/%s is not uPlot v%s, the version package-lock.json pins; %s", to, version, stale)
 		}
 		nm, err := os.ReadFile(filepath.Join("node_modules", from))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -72,13 +45,12 @@ func TestDistIsBuilt(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, nm) {
-			t.Errorf("dist/%s differs from node_modules/%s; %s (after npm ci)", to, from, stale)
+			t.Errorf("static/%s differs from node_modules/%s; %s (after npm ci)", to, from, stale)
 		}
 	}
-
-	err = fs.WalkDir(Assets(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && !want[p] {
-			t.Errorf("dist/%s comes from no source; %s", p, stale)
+	err := fs.WalkDir(Assets(), "vendor", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && vendored[p] == "" {
+			t.Errorf("static/%s comes from no vendored file; %s", p, stale)
 		}
 		return err
 	})

@@ -312,8 +312,9 @@ const reliabilityBins = 10
 
 // relBin is one bin of a fold's reliability diagram.
 type relBin struct {
-	Count    int    `json:"count"`
-	Observed string `json:"observed"` // the page's data-observed: a number, or "null" for an empty bin
+	Count     int    `json:"count"`
+	Observed  string `json:"observed"`  // the page's data-observed: a number, or "null" for an empty bin
+	Predicted string `json:"predicted"` // the page's data-predicted: the bin's mean p_up_cal, or "null"
 }
 
 // checkReliability checks the page's reliability table against bins
@@ -326,7 +327,7 @@ func checkReliability(t *testing.T, tab context.Context, want map[int][]relBin) 
 		relBin
 	}
 	cells := evalJS[[]cell](t, tab, `[...document.querySelectorAll("#reliability-body td[data-fold]")].map(td => ({
-		fold: +td.dataset.fold, bin: +td.dataset.bin, count: +td.dataset.count, observed: td.dataset.observed}))`)
+		fold: +td.dataset.fold, bin: +td.dataset.bin, count: +td.dataset.count, observed: td.dataset.observed, predicted: td.dataset.predicted}))`)
 	got := map[int][]relBin{}
 	for _, c := range cells {
 		if got[c.Fold] == nil {
@@ -347,13 +348,22 @@ func checkReliability(t *testing.T, tab context.Context, want map[int][]relBin) 
 				t.Errorf("fold %d: no reliability column", fold)
 				break
 			}
-			gv, _ := strconv.ParseFloat(g[i].Observed, 64)
-			wv, _ := strconv.ParseFloat(w.Observed, 64)
-			if g[i].Count != w.Count || g[i].Observed != w.Observed && gv != wv {
+			if g[i].Count != w.Count || !sameNumber(g[i].Observed, w.Observed) || !sameNumber(g[i].Predicted, w.Predicted) {
 				t.Errorf("fold %d bin %d: page %+v, want %+v from the prediction_delta rows", fold, i, g[i], w)
 			}
 		}
 	}
+}
+
+// sameNumber says whether two numbers written by JavaScript and Go are the
+// same float64 (or both "null").
+func sameNumber(a, b string) bool {
+	if a == b {
+		return true
+	}
+	x, errX := strconv.ParseFloat(a, 64)
+	y, errY := strconv.ParseFloat(b, 64)
+	return errX == nil && errY == nil && x == y
 }
 
 // predicted is what a Go client of /ws/predict received.
@@ -527,9 +537,10 @@ func (f *wsFollower) wait(t *testing.T, runID, typ string, d time.Duration) {
 }
 
 // reliability returns, for each completed fold of run runID, the
-// reliability bins of the last epoch's prediction_delta rows (all its
-// parts) sent before its fold_complete: rows binned by p_up_cal in
-// reliabilityBins equal bins, with the share of rows whose y_true > 0.
+// reliability bins of its final prediction_delta's rows (all its parts,
+// sent before its fold_complete): rows binned by p_up_cal in
+// reliabilityBins equal bins, with the share of rows whose y_true > 0 and
+// their mean p_up_cal.
 func (f *wsFollower) reliability(runID string) map[int][]relBin {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -537,8 +548,7 @@ func (f *wsFollower) reliability(runID string) map[int][]relBin {
 		PUpCal *float64 `json:"p_up_cal"`
 		YTrue  *float64 `json:"y_true"`
 	}
-	lastEpoch := map[int]int{}
-	last := map[int][]row{}
+	final := map[int][]row{}
 	out := map[int][]relBin{}
 	for _, m := range f.msgs {
 		if str(m["run_id"]) != runID {
@@ -547,16 +557,16 @@ func (f *wsFollower) reliability(runID string) map[int][]relBin {
 		fold, _ := strconv.Atoi(string(m["fold_id"]))
 		switch str(m["type"]) {
 		case "prediction_delta":
-			epoch, _ := strconv.Atoi(string(m["epoch"]))
-			if e, ok := lastEpoch[fold]; !ok || e != epoch {
-				lastEpoch[fold], last[fold] = epoch, nil
+			if string(m["final"]) != "true" {
+				continue
 			}
 			var part []row
 			json.Unmarshal(m["predictions"], &part)
-			last[fold] = append(last[fold], part...)
+			final[fold] = append(final[fold], part...)
 		case "fold_complete":
-			rows := last[fold]
+			rows := final[fold]
 			up := make([]int, reliabilityBins)
+			sum := make([]float64, reliabilityBins)
 			bins := make([]relBin, reliabilityBins)
 			for _, r := range rows {
 				if r.PUpCal == nil || r.YTrue == nil {
@@ -564,14 +574,16 @@ func (f *wsFollower) reliability(runID string) map[int][]relBin {
 				}
 				i := min(reliabilityBins-1, max(0, int(math.Floor(*r.PUpCal*reliabilityBins))))
 				bins[i].Count++
+				sum[i] += *r.PUpCal
 				if *r.YTrue > 0 {
 					up[i]++
 				}
 			}
 			for i := range bins {
-				bins[i].Observed = "null"
-				if bins[i].Count > 0 {
-					bins[i].Observed = strconv.FormatFloat(float64(up[i])/float64(bins[i].Count), 'g', -1, 64)
+				bins[i].Observed, bins[i].Predicted = "null", "null"
+				if n := float64(bins[i].Count); n > 0 {
+					bins[i].Observed = strconv.FormatFloat(float64(up[i])/n, 'g', -1, 64)
+					bins[i].Predicted = strconv.FormatFloat(sum[i]/n, 'g', -1, 64)
 				}
 			}
 			out[fold] = bins

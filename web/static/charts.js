@@ -74,7 +74,7 @@ export function reliabilityOpts(folds) {
   }
   return {
     scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
-    axes: axes("predicted P(up), bin centre", "observed frequency of up"),
+    axes: axes("mean predicted P(up) in the bin", "observed frequency of up"),
     series,
   };
 }

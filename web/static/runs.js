@@ -103,11 +103,12 @@ export class Runs {
         break;
       }
       case "prediction_delta": {
-        // Only the newest epoch's parts are kept: a fold's reliability
-        // diagram needs the last epoch before fold_complete, and a part may
-        // be hundreds of KB.
+        // Only the newest delta's parts are kept (a part may be hundreds of
+        // KB): the fold's final one, best epoch and calibrated, comes just
+        // before fold_complete and is what its reliability diagram shows.
         const f = fold(r, msg.fold_id);
-        if (!f.delta || f.delta.epoch !== msg.epoch) f.delta = { epoch: msg.epoch, parts: msg.parts, got: [] };
+        const key = msg.final ? "final" : msg.epoch;
+        if (!f.delta || f.delta.key !== key) f.delta = { key, epoch: msg.epoch, final: msg.final, parts: msg.parts, got: [] };
         f.delta.got[msg.part - 1] = msg;
         break;
       }
@@ -120,6 +121,7 @@ export class Runs {
           for (const d of f.delta.got) if (d) rows = rows.concat(d.rows());
           f.reliability = reliability(rows, 10);
           f.reliabilityEpoch = f.delta.epoch;
+          f.reliabilityFinal = f.delta.final;
           // A missing part (history the server no longer keeps) leaves
           // the diagram drawn from the rows there are.
           f.reliabilityPartial = f.delta.got.filter(Boolean).length < f.delta.parts;

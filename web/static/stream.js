@@ -95,7 +95,7 @@ export class TrainingStream {
 // fields from its head and tail, where the server puts them, and parses the
 // rows only when rows() is called. Anything it does not recognise returns
 // null and is parsed in full.
-const deltaHead = /^\{"type":"prediction_delta","fold_id":(\d+),"epoch":(\d+),(?:"part":(\d+),"parts":(\d+),)?"predictions":/;
+const deltaHead = /^\{"type":"prediction_delta","fold_id":(\d+),"epoch":(\d+),(?:"part":(\d+),"parts":(\d+),)?("final":true,)?"predictions":/;
 const deltaTail = /,"run_id":("(?:[^"\\]|\\.)*"),"seq":(\d+)\}\s*$/;
 
 function peekDelta(data) {
@@ -111,6 +111,7 @@ function peekDelta(data) {
     epoch: Number(h[2]),
     part: h[3] === undefined ? 1 : Number(h[3]),
     parts: h[4] === undefined ? 1 : Number(h[4]),
+    final: h[5] !== undefined,
     run_id: JSON.parse(t[1]),
     seq: Number(t[2]),
     bytes: data.length,
@@ -132,6 +133,7 @@ function withRows(msg) {
     msg.rows = () => rows;
     msg.part = Number.isInteger(msg.part) ? msg.part : 1;
     msg.parts = Number.isInteger(msg.parts) ? msg.parts : 1;
+    msg.final = msg.final === true;
   }
   return msg;
 }

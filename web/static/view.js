@@ -194,9 +194,18 @@ function renderReliability(run) {
   const done = run ? run.folds.filter((f) => f.complete) : [];
   const withBins = done.filter((f) => f.reliability);
   const n = withBins.length ? withBins[0].reliability.length : 10;
-  const x = [0, ...Array.from({ length: n }, (_, i) => (i + 0.5) / n), 1];
+  // Each bin is drawn at its rows' mean p_up_cal, as scikit-learn's
+  // calibration_curve does; uPlot shares one x array, so it is the union
+  // of every fold's points, with gaps where a fold has none.
+  const x = [...new Set([0, 1, ...withBins.flatMap((f) => f.reliability.filter((b) => b.count).map((b) => b.predicted))])]
+    .sort((a, b) => a - b);
+  const at = new Map(x.map((v, i) => [v, i]));
   const data = [x, x.slice()];
-  for (const f of withBins) data.push([null, ...f.reliability.map((b) => b.observed), null]);
+  for (const f of withBins) {
+    const ys = x.map(() => null);
+    for (const b of f.reliability) if (b.count) ys[at.get(b.predicted)] = b.observed;
+    data.push(ys);
+  }
   charts.reliability.update(`${run ? run.id : ""}/${withBins.map((f) => f.id).join(",")}`,
     () => reliabilityOpts(withBins.map((f) => f.id)), data);
   $("reliability-empty").hidden = withBins.length > 0;
@@ -209,7 +218,7 @@ function renderReliability(run) {
     const rows = f.reliability ? f.reliability.reduce((s, b) => s + b.count, 0) : 0;
     const li = el("li", { "data-fold": f.id }, swatch(f.id),
       `Fold ${f.id + 1}: calibration ${c.calibration_method}` +
-      (f.reliability ? `; diagram from epoch ${f.reliabilityEpoch + 1}, ${rows} scored rows${f.reliabilityPartial ? " (some parts missing)" : ""}` : "; no predictions received"));
+      (f.reliability ? `; diagram from ${f.reliabilityFinal ? "the final predictions, best epoch" : "the uncalibrated predictions of epoch"} ${f.reliabilityEpoch + 1}, ${rows} scored rows${f.reliabilityPartial ? " (some parts missing)" : ""}` : "; no predictions received"));
     for (const w of [c.calibration_warning, c.coverage_warning]) if (w) li.append(el("span", { class: "warning", text: ` ⚠ ${w}` }));
     return li;
   }));
@@ -226,7 +235,7 @@ function renderReliabilityTable(folds, n) {
     rows.push(el("tr", {}, el("th", { scope: "row", text: `${b.lo.toFixed(1)}–${b.hi.toFixed(1)}` }),
       ...folds.map((f) => {
         const c = f.reliability[i];
-        return el("td", { "data-fold": f.id, "data-bin": i, "data-count": c.count, "data-observed": exact(c.observed),
+        return el("td", { "data-fold": f.id, "data-bin": i, "data-count": c.count, "data-observed": exact(c.observed), "data-predicted": exact(c.predicted),
           text: c.count ? `${fmt(c.observed)} (${c.count})` : "–" });
       })));
   }
