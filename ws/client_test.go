@@ -49,7 +49,7 @@ func TestClientOversizeMessage(t *testing.T) {
 
 // TestClientDeadPeer: a peer that answers no ping for PongWait is closed.
 func TestClientDeadPeer(t *testing.T) {
-	e := newHubTestEnv(t, Config{PongWait: 150 * time.Millisecond}, nil)
+	e := newHubTestEnv(t, Config{PongWait: 400 * time.Millisecond}, nil)
 	e.dial("") // never reads, so never answers a ping
 	alive := e.dial("")
 	go func() { // reading answers pings
@@ -61,7 +61,7 @@ func TestClientDeadPeer(t *testing.T) {
 	}()
 	hubTestWaitFor(t, "2 clients", func() bool { return e.hub.Clients() == 2 })
 	hubTestWaitFor(t, "the dead peer to be closed", func() bool { return e.hub.Clients() == 1 })
-	time.Sleep(300 * time.Millisecond) // two more PongWaits: the live one stays
+	time.Sleep(1200 * time.Millisecond) // three more PongWaits: the live one stays
 	if n := e.hub.Clients(); n != 1 {
 		t.Errorf("Clients() = %d, want the live one", n)
 	}
