@@ -3,11 +3,13 @@ package cuda
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kairoscope/kairoscope/engine/model"
 )
 
 // Sentinels, matched with errors.Is through *MemError and *Error.
 var (
-	ErrOutOfMemory    = errors.New("CUDA out of memory")
+	ErrOutOfMemory    = model.ErrOutOfMemory // so the engine sees it without importing cuda
 	ErrNoDevice       = errors.New("no CUDA device")
 	ErrNotImplemented = errors.New("not implemented on this device")
 	ErrBadArgument    = errors.New("bad kernel argument")

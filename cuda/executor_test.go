@@ -621,3 +621,63 @@ func TestEngineTrainsOnTheDevice(t *testing.T) {
 		t.Log(te.Error)
 	})
 }
+
+// With OOMRetries a fold that runs out of device memory starts again with
+// half the batch and the run completes, saying so in an oom_retry
+// notification; without, it ends in out of memory. The memory cap lies
+// between the peaks of the two batch sizes, measured first.
+func TestEngineHalvesTheBatchOnOutOfMemory(t *testing.T) {
+	s, err := dataset.Load("../../shared/data/bike_sharing_dc_daily.csv", dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Defaults()
+	cfg.Folds, cfg.Epochs, cfg.Horizons = 2, 1, 1
+	cfg.Model.Hidden, cfg.Model.Batch = []int{128, 128}, 256
+	peak := func(batch int) int64 {
+		c := cfg
+		dev := newEmulator(t, 0)
+		c.Reports, c.Trainer, c.Model.Batch = t.TempDir(), cuda.NewTrainer(dev), batch
+		if _, err := engine.Train(context.Background(), s, c, nil); err != nil {
+			t.Fatal(err)
+		}
+		return dev.Counters().PeakBytes
+	}
+	full, half := peak(256), peak(128)
+	if full <= half {
+		t.Fatalf("peak device memory %d B at batch 256, %d B at 128: the batch does not matter", full, half)
+	}
+	memCap := (full + half) / 2
+	t.Logf("peak %d B at batch 256, %d B at 128: cap %d B", full, half, memCap)
+
+	train := func(retries int) (*engine.Summary, []any, error) {
+		c := cfg
+		c.Reports, c.Trainer, c.OOMRetries = t.TempDir(), cuda.NewTrainer(newEmulator(t, memCap)), retries
+		var msgs []any
+		sum, err := engine.Train(context.Background(), s, c, func(m any) { msgs = append(msgs, m) })
+		return sum, msgs, err
+	}
+	if _, _, err := train(0); !errors.Is(err, cuda.ErrOutOfMemory) {
+		t.Fatalf("without retries: err = %v, want out of memory", err)
+	}
+	sum, msgs, err := train(3)
+	if err != nil {
+		t.Fatalf("with retries: %v", err)
+	}
+	var notes []*schema.Notification
+	for _, m := range msgs {
+		if n, ok := m.(*schema.Notification); ok && n.Kind == schema.KindOOMRetry {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) != 1 || *notes[0].FoldID != 0 || !strings.HasPrefix(notes[0].Message, "CUDA out of memory") ||
+		!strings.Contains(notes[0].Message, "batch size 128 instead of 256 (retry 1 of 3)") {
+		t.Fatalf("oom_retry notifications: %+v, want one for fold 0 halving 256 to 128", notes)
+	}
+	t.Log(notes[0].Message)
+	for _, f := range sum.Folds {
+		if f.BatchSize != 128 {
+			t.Errorf("fold %d trained with batch %d, want 128 (later folds keep the smaller batch)", f.FoldID, f.BatchSize)
+		}
+	}
+}

@@ -38,6 +38,9 @@ type Config struct {
 	// BatchProgressEvery is how often a long epoch reports batch_progress
 	// (default 1 s; 0 = never).
 	BatchProgressEvery time.Duration
+	// OOMRetries is how many times a fold that ran out of device memory
+	// starts again with half the batch (`--on-oom halve`: 3); 0 fails.
+	OOMRetries int
 }
 
 // Defaults returns the documented defaults.
@@ -46,7 +49,7 @@ func Defaults() Config {
 		Reports: "reports", Folds: 5, Epochs: 25, Patience: 5, Window: 14, Holidays: true,
 		Seed: 1, MinSamples: 300, Ensemble: 1, Device: "cpu", CalibFrac: 0.5, Alpha: 0.1,
 		BatchProgressEvery: time.Second,
-		Model: model.Config{Hidden: []int{64, 64}, LR: 1e-3, Batch: 256, BCEWeight: 0.5},
+		Model:              model.Config{Hidden: []int{64, 64}, LR: 1e-3, Batch: 256, BCEWeight: 0.5},
 	}
 }
 

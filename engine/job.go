@@ -107,6 +107,9 @@ func specConfig(base Config, spec worker.Spec, rt Runtime) Config {
 		c.Reports = spec.Reports
 	}
 	c.PredictionDeltas = spec.PredictionDeltas
+	if spec.OnOOM == schema.OnOOMHalve {
+		c.OOMRetries = 3
+	}
 	c.FallbackReason = spec.FallbackReason
 	c.Trainer = rt.Trainer
 	if rt.Device != "" {

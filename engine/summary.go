@@ -57,6 +57,7 @@ type FoldSummary struct {
 	CalibRows          int          `json:"calib_rows"`
 	ScoredRows         int          `json:"scored_rows"`
 	EpochsRun          int          `json:"epochs_run"`
+	BatchSize          int          `json:"batch_size"` // the config's, or less after an out-of-memory retry
 	BestEpoch          int          `json:"best_epoch"`
 	YScale             float64      `json:"target_scale"`
 	CalibrationMethod  string       `json:"calibration_method"`

@@ -121,8 +121,26 @@ func (j *job) batchProgress(ctx context.Context, fold int, epoch *int) context.C
 	}})
 }
 
-// fold trains, calibrates and scores one fold.
+// fold trains, calibrates and scores one fold. When the device runs out of
+// memory it starts the fold again with half the batch, up to
+// cfg.OOMRetries times, saying so in an oom_retry notification; later
+// folds keep the smaller batch.
 func (j *job) fold(ctx context.Context, fo features.Fold) (*FoldSummary, error) {
+	for retry := 1; ; retry++ {
+		fs, err := j.trainFold(ctx, fo)
+		b := j.cfg.Model.Batch
+		if err == nil || !errors.Is(err, model.ErrOutOfMemory) || retry > j.cfg.OOMRetries || b < 2 {
+			return fs, err
+		}
+		fold := fo.ID
+		j.emit(&schema.Notification{Type: schema.TypeNotification, Level: schema.LevelWarning, Kind: schema.KindOOMRetry, FoldID: &fold,
+			Message: fmt.Sprintf("%v; fold %d starts again with batch size %d instead of %d (retry %d of %d)", err, fold, b/2, b, retry, j.cfg.OOMRetries)})
+		j.cfg.Model.Batch = b / 2
+	}
+}
+
+// trainFold is one attempt at fold.
+func (j *job) trainFold(ctx context.Context, fo features.Fold) (*FoldSummary, error) {
 	cfg, f := j.cfg, j.frame
 	trainRows := f.TrainRows(fo)
 	x, y := f.Matrix(trainRows)
@@ -236,7 +254,7 @@ func (j *job) finishFold(fo features.Fold, ft *fitted, sc features.Scaler, cal p
 		FoldID: fo.ID, Metrics: m,
 		TrainFrom: day(f.Dates[f.First]), ValFrom: day(f.Dates[fo.ValStart]), ScoreFrom: day(f.Dates[fo.ScoreStart]), ValTo: day(f.Dates[fo.End]),
 		TrainRows: len(f.TrainRows(fo)), CalibRows: len(calOne), ScoredRows: len(scored.rows),
-		EpochsRun: ft.epochs, BestEpoch: ft.bestEpoch, YScale: sc.YScale,
+		EpochsRun: ft.epochs, BatchSize: cfg.Model.Batch, BestEpoch: ft.bestEpoch, YScale: sc.YScale,
 		CalibrationMethod: string(cb.Method), Temperature: cb.T, ConformalQuantile: schema.Float(q),
 		CalibrationWarning: calWarn, CoverageWarning: covWarn, PredictionsFile: filepath.Base(path),
 	}, nil

@@ -14,6 +14,7 @@ const (
 	KindEarlyStop          = "early_stop"          // a fold stopped before its last epoch
 	KindCalibrationWarning = "calibration_warning" // a fold_complete carried a calibration warning
 	KindCoverageWarning    = "coverage_warning"    // a fold_complete carried a coverage warning
+	KindOOMRetry           = "oom_retry"           // the device ran out of memory: the fold starts again with half the batch
 )
 
 // Pong answers a client's text "ping" on /ws. The seed's clients call

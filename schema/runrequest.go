@@ -59,7 +59,14 @@ type RunRequest struct {
 	Device    string  `json:"device,omitempty"`     // DeviceAuto, DeviceCPU or DeviceGPU
 	Patience  *int    `json:"patience,omitempty"`   // epochs without improvement before stopping, 0 (never stop early)..MaxPatience
 	Horizons  int     `json:"horizons,omitempty"`   // targets per origin, 1..MaxHorizons; 0 chooses by series kind
+	OnOOM     string  `json:"on_oom,omitempty"`     // OnOOMFail or OnOOMHalve
 }
+
+// What a run does when its device runs out of memory (RunRequest.OnOOM).
+const (
+	OnOOMFail  = "fail"  // end in training_error
+	OnOOMHalve = "halve" // retry the fold with half the batch, up to 3 times, with a notification each time
+)
 
 // ErrInvalidRunRequest is matched (errors.Is) by every error DecodeRunRequest
 // and RunRequest.Validate return about the request itself: the server
@@ -131,6 +138,8 @@ var runFields = map[string]runField{
 		}},
 	"horizons": {intRange(1, MaxHorizons, "0 or absent: chosen by series kind"),
 		func(req *RunRequest, raw json.RawMessage) error { return json.Unmarshal(raw, &req.Horizons) }},
+	"on_oom": {`one of "fail", "halve" (empty or absent: server default)`,
+		func(req *RunRequest, raw json.RawMessage) error { return json.Unmarshal(raw, &req.OnOOM) }},
 }
 
 func intRange(lo, hi int, zero string) string {
@@ -354,6 +363,11 @@ func (r RunRequest) Validate() error {
 	case "", DeviceAuto, DeviceCPU, DeviceGPU:
 	default:
 		return invalid("device", `must be one of "auto", "cpu", "gpu" (empty or absent: server default), got %q`, r.Device)
+	}
+	switch r.OnOOM {
+	case "", OnOOMFail, OnOOMHalve:
+	default:
+		return invalid("on_oom", `must be one of "fail", "halve" (empty or absent: server default), got %q`, r.OnOOM)
 	}
 	if r.Patience != nil && (*r.Patience < 0 || *r.Patience > MaxPatience) {
 		return invalid("patience", "must be from 0 (never stop early) to %d, got %d", MaxPatience, *r.Patience)

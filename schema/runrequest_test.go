@@ -18,8 +18,8 @@ func TestDecodeRunRequestAccepts(t *testing.T) {
 	}{
 		{"empty object: all defaults", `{}`, RunRequest{}},
 		{"whitespace around", " \n\t{ }\r\n ", RunRequest{}},
-		{"everything", `{"dataset":"bike","folds":5,"epochs":25,"batch_size":256,"hidden":[64,64],"lr":0.001,"seed":7,"device":"auto","patience":5,"horizons":30}`,
-			RunRequest{Dataset: "bike", Folds: 5, Epochs: 25, BatchSize: 256, Hidden: []int{64, 64}, LR: 0.001, Seed: 7, Device: DeviceAuto, Patience: ptr(5), Horizons: 30}},
+		{"everything", `{"dataset":"bike","folds":5,"epochs":25,"batch_size":256,"hidden":[64,64],"lr":0.001,"seed":7,"device":"auto","patience":5,"horizons":30,"on_oom":"halve"}`,
+			RunRequest{Dataset: "bike", Folds: 5, Epochs: 25, BatchSize: 256, Hidden: []int{64, 64}, LR: 0.001, Seed: 7, Device: DeviceAuto, Patience: ptr(5), Horizons: 30, OnOOM: OnOOMHalve}},
 		{"upper bounds", `{"dataset":"` + strings.Repeat("z", 64) + `","folds":20,"epochs":1000,"batch_size":65536,"hidden":[4096,1,1,1,1,1,1,4096],"lr":1,"seed":18446744073709551615,"device":"gpu","patience":1000,"horizons":365}`,
 			RunRequest{Dataset: strings.Repeat("z", 64), Folds: 20, Epochs: 1000, BatchSize: 65536, Hidden: []int{4096, 1, 1, 1, 1, 1, 1, 4096}, LR: 1, Seed: 1<<64 - 1, Device: DeviceGPU, Patience: ptr(1000), Horizons: 365}},
 		{"explicit zeros are defaults", `{"dataset":"","folds":0,"epochs":0,"batch_size":0,"hidden":[],"lr":0,"seed":0,"device":"","horizons":0}`,
@@ -108,6 +108,7 @@ func TestDecodeRunRequestRejects(t *testing.T) {
 		{"patience over", `{"patience":1001}`, "patience", "must be from 0 (never stop early) to 1000, got 1001"},
 		{"patience negative", `{"patience":-1}`, "patience", "must be from 0"},
 		{"horizons over", `{"horizons":366}`, "horizons", "must be from 1 to 365"},
+		{"on_oom unknown", `{"on_oom":"retry"}`, "on_oom", `must be one of "fail", "halve"`},
 		{"long value described by kind", `{"dataset":"` + strings.Repeat("x", 100) + `1"}`, "dataset", "embedded dataset"},
 		{"long wrong type", `{"folds":"` + strings.Repeat("x", 100) + `"}`, "folds", "got a string"},
 	}
@@ -218,6 +219,7 @@ func TestRunRequestValidate(t *testing.T) {
 	bad := []RunRequest{
 		{Hidden: []int{-3}},
 		{Device: "Auto"},
+		{OnOOM: "retry"},
 		{Dataset: "bike.csv"},
 		{Seed: 1, Folds: 100},
 	}

@@ -139,17 +139,17 @@ type TrainingError struct {
 // from 1: one frame stays far below the 1 MiB that common clients accept
 // (the seed's Python client among them).
 type PredictionDelta struct {
-	Type        string       `json:"type"`
-	FoldID      int          `json:"fold_id"`
-	Epoch       int          `json:"epoch"`
-	Part        int          `json:"part,omitempty"`  // 1 to Parts; not in the seed, always sent
-	Parts       int          `json:"parts,omitempty"` // messages this epoch's predictions span; not in the seed, always sent
+	Type   string `json:"type"`
+	FoldID int    `json:"fold_id"`
+	Epoch  int    `json:"epoch"`
+	Part   int    `json:"part,omitempty"`  // 1 to Parts; not in the seed, always sent
+	Parts  int    `json:"parts,omitempty"` // messages this epoch's predictions span; not in the seed, always sent
 	// Final marks the fold's final predictions, sent once before its
 	// fold_complete: the best epoch's (Epoch) with the fold's calibration,
 	// what fold_complete and the predictions CSV score. The deltas sent
 	// during training carry p_up_cal uncalibrated (equal to p_up_raw): the
 	// calibrator is fitted when the fold ends. Not in the seed.
-	Final bool `json:"final,omitempty"`
+	Final       bool         `json:"final,omitempty"`
 	Predictions []Prediction `json:"predictions"`
 }
 

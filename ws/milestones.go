@@ -16,11 +16,13 @@ type milestones struct {
 	half          bool
 	bestAUC       float64
 	lastEpoch     int // last epoch seen in the current fold
+	foldDone      int // epochs seen in the current fold
 }
 
 // progressMsg is the union of the fields milestones reads.
 type progressMsg struct {
 	Type               string        `json:"type"`
+	Kind               string        `json:"kind"`
 	TotalFolds         int           `json:"total_folds"`
 	TotalEpochs        int           `json:"total_epochs"`
 	FoldID             int           `json:"fold_id"`
@@ -49,6 +51,7 @@ func (m *milestones) observe(raw []byte) []*schema.Notification {
 		m.folds, m.epochs = msg.TotalFolds, msg.TotalEpochs
 	case schema.TypeEpochMetrics:
 		m.done++
+		m.foldDone++
 		m.lastEpoch = msg.Epoch
 		if msg.ValAUC != nil && float64(*msg.ValAUC) > m.bestAUC {
 			if m.done > 1 {
@@ -65,7 +68,13 @@ func (m *milestones) observe(raw []byte) []*schema.Notification {
 			m.half = true
 			out = append(out, note(schema.LevelInfo, schema.KindProgress50, "training is 50% complete"))
 		}
+	case schema.TypeNotification:
+		if msg.Kind == schema.KindOOMRetry { // the fold starts again: its epochs so far do not count
+			m.done -= m.foldDone
+			m.foldDone = 0
+		}
 	case schema.TypeFoldComplete:
+		m.foldDone = 0
 		if m.lastEpoch+1 < m.epochs {
 			out = append(out, note(schema.LevelInfo, schema.KindEarlyStop, fmt.Sprintf("fold %d stopped early after %d of %d epochs", msg.FoldID, m.lastEpoch+1, m.epochs)))
 			m.done += m.epochs - m.lastEpoch - 1

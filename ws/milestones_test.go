@@ -39,3 +39,24 @@ func TestMilestones(t *testing.T) {
 		}
 	}
 }
+
+// A fold that starts again after running out of memory does not count its
+// first attempt's epochs towards progress_50.
+func TestMilestonesOOMRetry(t *testing.T) {
+	fold := 0
+	msgs := []any{
+		schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 2, TotalEpochs: 2},
+		schema.EpochMetrics{Type: schema.TypeEpochMetrics, FoldID: 0, Epoch: 0},
+		schema.Notification{Type: schema.TypeNotification, Level: schema.LevelWarning, Kind: schema.KindOOMRetry, FoldID: &fold, Message: "CUDA out of memory; …"},
+		schema.EpochMetrics{Type: schema.TypeEpochMetrics, FoldID: 0, Epoch: 0}, // 1 of 4
+		schema.EpochMetrics{Type: schema.TypeEpochMetrics, FoldID: 0, Epoch: 1}, // 2 of 4: half
+	}
+	m := &milestones{}
+	for i, msg := range msgs {
+		b, _ := json.Marshal(msg)
+		notes := m.observe(b)
+		if half := len(notes) == 1 && notes[0].Kind == schema.KindProgress50; half != (i == len(msgs)-1) {
+			t.Errorf("after message %d: %d notifications %v; progress_50 belongs after the last", i, len(notes), notes)
+		}
+	}
+}

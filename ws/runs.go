@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -61,6 +62,7 @@ type Runs struct {
 	log     zerolog.Logger
 	reports string
 	device  string
+	onOOM   string
 	slots   chan struct{} // a token per running run
 	maxWait int
 	keep    int
@@ -81,6 +83,7 @@ type run struct {
 type RunsConfig struct {
 	Reports           string // each run writes under Reports/<run_id>
 	Device            string // default device of a run: auto, cpu or gpu
+	OnOOM             string // default for a run's on_oom: fail (or "") or halve
 	MaxConcurrentRuns int    // runs training at once (default 1: a run uses the whole machine)
 	MaxQueuedRuns     int    // runs waiting for a slot (default 8); more: ErrQueueFull (HTTP 429)
 	// KeepFinished is how many ended runs keep their message history for
@@ -103,7 +106,7 @@ func NewRuns(cfg RunsConfig, jobs Jobs, hub *Hub, log zerolog.Logger) *Runs {
 	if cfg.KeepFinished < 1 {
 		cfg.KeepFinished = 20
 	}
-	return &Runs{keep: cfg.KeepFinished, jobs: jobs, hub: hub, log: log, reports: cfg.Reports, device: cfg.Device,
+	return &Runs{keep: cfg.KeepFinished, jobs: jobs, hub: hub, log: log, reports: cfg.Reports, device: cfg.Device, onOOM: cfg.OnOOM,
 		slots: make(chan struct{}, cfg.MaxConcurrentRuns), maxWait: cfg.MaxQueuedRuns, runs: map[string]*run{}}
 }
 
@@ -153,7 +156,7 @@ func (rs *Runs) execute(ctx context.Context, r *run) {
 	req := r.info.Request
 	spec := worker.Spec{Kind: worker.KindTrain, Dataset: req.Dataset, Reports: filepath.Join(rs.reports, r.info.ID),
 		Folds: req.Folds, Epochs: req.Epochs, Patience: req.Patience, BatchSize: req.BatchSize, Hidden: req.Hidden,
-		LR: req.LR, Seed: req.Seed, Horizons: req.Horizons, PredictionDeltas: true}
+		LR: req.LR, Seed: req.Seed, Horizons: req.Horizons, PredictionDeltas: true, OnOOM: cmp.Or(req.OnOOM, rs.onOOM)}
 	device := req.Device
 	if device == "" {
 		device = rs.device

@@ -32,6 +32,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	origins := fs.String("allowed-origins", "", "comma-separated Origins allowed to open WebSockets (default: any)")
 	fs.StringVar(&cfg.Runs.Reports, "reports", "reports", "folder for each run's reports (REPORTS/<run_id>/)")
 	fs.StringVar(&cfg.Runs.Device, "device", worker.DeviceAuto, "device for runs: auto (GPU worker when installed, else CPU), cpu, gpu (never falls back)")
+	fs.StringVar(&cfg.Runs.OnOOM, "on-oom", schema.OnOOMFail, "when the GPU runs out of memory: fail (training_error) or halve (retry the fold with half the batch, up to 3 times); a run's on_oom overrides it")
 	fs.IntVar(&cfg.Runs.MaxConcurrentRuns, "max-concurrent-runs", 1, "training runs at once; others wait")
 	fs.IntVar(&cfg.Runs.MaxQueuedRuns, "max-queued-runs", 8, "training runs waiting; more are refused with 429")
 	fs.IntVar(&cfg.Predict.MaxQueued, "max-queued-forecasts", 8, "forecasts waiting for the pipeline; more are refused")
@@ -51,6 +52,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Errorf("--device: want auto, cpu or gpu, got %q", cfg.Runs.Device)}
 	}
 	cfg.Predict.Device = cfg.Runs.Device
+	if cfg.Runs.OnOOM != schema.OnOOMFail && cfg.Runs.OnOOM != schema.OnOOMHalve {
+		return usageError{fmt.Errorf("--on-oom: want fail or halve, got %q", cfg.Runs.OnOOM)}
+	}
 	runner, err := newRunner(e)
 	if err != nil {
 		return err

@@ -2,8 +2,14 @@ package model
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 )
+
+// ErrOutOfMemory is what a Trainer's errors match (errors.Is) when its
+// device ran out of memory: the engine can then retry with a smaller batch.
+// Package cuda's errors match it.
+var ErrOutOfMemory = errors.New("CUDA out of memory")
 
 // Trainer is a model being trained, wherever it runs: *Net on the CPU
 // through Gorgonia's TapeMachine, or a device executor running the same

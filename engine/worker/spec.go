@@ -32,6 +32,9 @@ type Spec struct {
 	Ensemble  int     `json:"ensemble,omitempty"`
 	// PredictionDeltas asks for prediction_delta messages after each epoch.
 	PredictionDeltas bool `json:"prediction_deltas,omitempty"`
+	// OnOOM "halve" retries a fold that ran out of device memory with half
+	// the batch, up to 3 times; "" or "fail" ends the job.
+	OnOOM string `json:"on_oom,omitempty"`
 
 	// FallbackReason is set by the Runner when a GPU worker could not run
 	// the job and the CPU worker took it; training_start carries it.

@@ -112,7 +112,7 @@ function runRequest(form) {
   if (lr !== "") req.lr = Number(lr);
   const hidden = String(f.get("hidden") || "").trim();
   if (hidden !== "") req.hidden = hidden.split(",").map((w) => Number(w.trim()));
-  for (const k of ["dataset", "device"]) {
+  for (const k of ["dataset", "device", "on_oom"]) {
     const v = String(f.get(k) || "");
     if (v !== "") req[k] = v;
   }
