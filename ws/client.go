@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -17,7 +18,14 @@ const hubOutboxKeep = 16
 
 // hubPongFrame answers a client's text "ping". Every frame on /ws is one JSON
 // object: the seed's JavaScript client JSON.parses each one.
-var hubPongFrame = []byte(`{"type":"pong"}`)
+var hubPongFrame = textFrame([]byte(`{"type":"pong"}`))
+
+// A write pump hands at most hubWriteFrames frames, or hubWriteBytes bytes
+// (unless one frame is bigger), to one system call.
+const (
+	hubWriteFrames = 64
+	hubWriteBytes  = 256 << 10
+)
 
 // errSubscriberStopped ends the write pump because the client was stopped.
 var errSubscriberStopped = errors.New("ws: client stopped")
@@ -41,8 +49,10 @@ type subscriber struct {
 
 	// replay is the history to write before anything queued. Run sets it
 	// before starting the write pump, which then owns it.
-	replay [][][]byte
+	replay [][]hubFrame
+	full   bool // ?deltas=all: whole messages, never Config.Abridge's stand-ins
 	out    hubOutbox
+	bufs   net.Buffers   // the write pump's scratch for one writev
 	pong   chan struct{} // capacity 1: a {"type":"pong"} is owed
 
 	stopOnce    sync.Once
@@ -183,7 +193,12 @@ func (c *subscriber) writePump() {
 func (c *subscriber) writeAll(tick <-chan time.Time) error {
 	// History first, straight from the snapshot: it never passes through the
 	// bounded queue, so any length of it fits.
-	for _, frames := range c.replay {
+	var frames [][]byte
+	for _, snapshot := range c.replay {
+		frames = frames[:0]
+		for _, f := range snapshot {
+			frames = append(frames, f.frameFor(c))
+		}
 		if err := c.writeBatch(frames, tick); err != nil {
 			return err
 		}
@@ -203,7 +218,7 @@ func (c *subscriber) writeAll(tick <-chan time.Time) error {
 				return err
 			}
 		case <-c.pong:
-			if err := c.write(hubPongFrame); err != nil {
+			if err := c.writeFrames([][]byte{hubPongFrame}); err != nil {
 				return err
 			}
 		case <-c.out.ready:
@@ -220,19 +235,26 @@ func (c *subscriber) writeAll(tick <-chan time.Time) error {
 	}
 }
 
-// writeBatch writes frames in order, stopping early only when the client is
-// stopped without flush. Pings stay on time during a long replay.
+// writeBatch writes frames in order, several per system call, stopping
+// early only when the client is stopped without flush. Pings stay on time
+// during a long replay.
 func (c *subscriber) writeBatch(frames [][]byte, tick <-chan time.Time) error {
-	for _, f := range frames {
+	for len(frames) > 0 {
 		if c.abandoned() {
 			return errSubscriberStopped
 		}
 		if err := c.pingIfDue(tick); err != nil {
 			return err
 		}
-		if err := c.write(f); err != nil {
+		n, size := 1, len(frames[0])
+		for n < len(frames) && n < hubWriteFrames && size+len(frames[n]) <= hubWriteBytes {
+			size += len(frames[n])
+			n++
+		}
+		if err := c.writeFrames(frames[:n]); err != nil {
 			return err
 		}
+		frames = frames[n:]
 	}
 	return nil
 }
@@ -250,10 +272,20 @@ func (c *subscriber) ping() error {
 	return c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteWait))
 }
 
-// write sends frame as one text message within WriteWait.
-func (c *subscriber) write(frame []byte) error {
-	c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
-	return c.conn.WriteMessage(websocket.TextMessage, frame)
+// writeFrames writes whole frames (textFrame's) in one writev within
+// WriteWait, straight to the socket. Only the write pump writes data, and
+// gorilla's control frames (pings, pongs, close) go out in single Write
+// calls, which the socket never interleaves with a writev.
+func (c *subscriber) writeFrames(frames [][]byte) error {
+	nc := c.conn.NetConn()
+	nc.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
+	// WriteTo consumes the slice it is given, so give it a copy: frames
+	// may be the hub's history.
+	c.bufs = append(c.bufs[:0], frames...)
+	bufs := c.bufs
+	_, err := bufs.WriteTo(nc)
+	clear(c.bufs) // let written frames be collected
+	return err
 }
 
 // hubOutbox is a client's bounded FIFO of frames: the hub pushes, the write

@@ -55,6 +55,13 @@ type Config struct {
 	// queued to any client, so it must return at once and must not call the
 	// hub. nil, the default, costs nothing, not even the clock read.
 	OnPublish func(runID string, seq uint64, at time.Time)
+
+	// Abridge, when not nil, may return a smaller stand-in for a published
+	// message, or nil to send it whole: clients get the stand-in unless
+	// they connect with ?deltas=all. The server abridges prediction_delta
+	// during training (abridgeDelta), 95% of a run's bytes, which few
+	// clients read. It runs in Publish's caller.
+	Abridge func(msg []byte) []byte
 }
 
 // DefaultConfig returns the documented defaults.

@@ -64,7 +64,22 @@ type hubOp struct {
 	kind  hubOpKind
 	runID string
 	msg   []byte    // hubOpPublish: a private copy with room for the envelope
+	lite  []byte    // hubOpPublish: Config.Abridge's stand-in for msg, or nil
 	at    time.Time // hubOpPublish: when Publish was called, only for Config.OnPublish
+}
+
+// hubFrame is one published message ready for the socket: whole, and
+// abridged for clients that did not ask for everything (nil: the same).
+type hubFrame struct {
+	full, lite []byte
+}
+
+// frameFor returns the frame c is sent.
+func (f hubFrame) frameFor(c *subscriber) []byte {
+	if f.lite == nil || c.full {
+		return f.full
+	}
+	return f.lite
 }
 
 type hubOpKind uint8
@@ -81,10 +96,11 @@ type hubRun struct {
 	suffix []byte // envelopeSuffix(id)
 	seq    uint64
 	closed bool // CloseRun was called: joiners get the history, then 1000
-	// frames holds the last ≤ History enveloped messages. It is append-only:
+	// frames holds the last ≤ History enveloped messages, each a whole text
+	// frame (textFrame) ready for the socket. It is append-only:
 	// an element is never rewritten, so a joining client may read a prefix of
 	// it (its replay snapshot) while Run appends.
-	frames [][]byte
+	frames []hubFrame
 }
 
 // NewHub returns a hub with cfg's limits (zero fields take their defaults).
@@ -152,9 +168,21 @@ func (h *Hub) Publish(runID string, msg []byte) {
 		return
 	}
 	// Room for the envelope, so Run appends it in place.
-	buf := make([]byte, len(msg), len(msg)+len(runID)+48)
-	copy(buf, msg)
-	op := hubOp{kind: hubOpPublish, runID: runID, msg: buf}
+	withRoom := func(msg []byte) []byte {
+		buf := make([]byte, len(msg), len(msg)+len(runID)+48)
+		copy(buf, msg)
+		return buf
+	}
+	op := hubOp{kind: hubOpPublish, runID: runID, msg: withRoom(msg)}
+	if h.cfg.Abridge != nil {
+		if lite := h.cfg.Abridge(msg); lite != nil {
+			if _, _, ok := envelopeBody(lite); ok {
+				op.lite = withRoom(lite)
+			} else {
+				h.log.Error().Str("run_id", runID).Msg("ws: Abridge returned no JSON object; sending the message whole")
+			}
+		}
+	}
 	if h.cfg.OnPublish != nil {
 		op.at = time.Now()
 	}
@@ -168,7 +196,9 @@ func (h *Hub) Publish(runID string, msg []byte) {
 // The query parameter run=<id> subscribes to that run only; without it the
 // client gets every run. The client first receives the kept history of its
 // run(s), in order (for all runs: by each run's first message, then seq),
-// then live messages, with no duplicate and no gap between the two.
+// then live messages, with no duplicate and no gap between the two. With
+// deltas=all it gets every message whole; without, Config.Abridge's
+// stand-ins where it made one (same seq).
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-h.done:
@@ -184,6 +214,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := newSubscriber(h, conn, runID)
+	c.full = r.URL.Query().Get("deltas") == "all"
 	select {
 	case h.register <- c:
 	case <-h.done:
@@ -220,7 +251,7 @@ func (h *Hub) send(op hubOp) {
 func (h *Hub) apply(op hubOp) {
 	switch op.kind {
 	case hubOpPublish:
-		h.deliver(op.runID, op.msg, op.at)
+		h.deliver(op.runID, op.msg, op.lite, op.at)
 	case hubOpForget:
 		h.forgetRun(op.runID)
 	case hubOpCloseRun:
@@ -242,14 +273,16 @@ func (h *Hub) run(id string) *hubRun {
 // deliver stamps msg with its run's next seq, keeps it in the history and
 // pushes it to the run's subscribers and to every-run subscribers. at is
 // when Publish was called (zero unless Config.OnPublish is set).
-func (h *Hub) deliver(runID string, msg []byte, at time.Time) {
+func (h *Hub) deliver(runID string, msg, lite []byte, at time.Time) {
 	r := h.run(runID)
 	r.seq++
 	if h.cfg.OnPublish != nil {
 		h.cfg.OnPublish(runID, r.seq, at)
 	}
-	body, empty, _ := envelopeBody(msg) // Publish checked the object
-	frame := appendEnvelope(body, empty, r.suffix, r.seq)
+	frame := hubFrame{full: r.frame(msg)}
+	if lite != nil {
+		frame.lite = r.frame(lite)
+	}
 
 	// Drop the oldest by reslicing, never by writing, so replay snapshots
 	// stay valid; append moves the window to a new array when it runs out
@@ -267,10 +300,17 @@ func (h *Hub) deliver(runID string, msg []byte, at time.Time) {
 	}
 }
 
+// frame envelopes msg with r's current seq and frames it for the socket
+// (see frame.go).
+func (r *hubRun) frame(msg []byte) []byte {
+	body, empty, _ := envelopeBody(msg) // Publish checked msg and its stand-in
+	return textFrame(appendEnvelope(body, empty, r.suffix, r.seq))
+}
+
 // push queues frame for c, or closes c as a slow client when its queue is
 // full.
-func (h *Hub) push(c *subscriber, frame []byte) {
-	if c.out.push(frame, h.cfg.SendQueue) {
+func (h *Hub) push(c *subscriber, frame hubFrame) {
+	if c.out.push(frame.frameFor(c), h.cfg.SendQueue) {
 		return
 	}
 	h.remove(c)
@@ -301,7 +341,7 @@ func (h *Hub) add(c *subscriber) {
 			}
 		}
 	} else if r := h.runs[c.runID]; r != nil && len(r.frames) > 0 {
-		c.replay = [][][]byte{r.frames[:len(r.frames):len(r.frames)]}
+		c.replay = [][]hubFrame{r.frames[:len(r.frames):len(r.frames)]}
 	}
 	c.log.Debug().Str("run", c.runID).Int("replay_runs", len(c.replay)).Msg("ws: client joined")
 	if r := h.runs[c.runID]; c.runID != "" && r != nil && r.closed {

@@ -53,7 +53,11 @@ func NewServer(ctx context.Context, cfg ServerConfig, jobs Jobs, log zerolog.Log
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 64 << 10
 	}
-	hub := NewHub(cfg.Config, log.With().Str("hub", "/ws").Logger())
+	hubCfg := cfg.Config
+	if hubCfg.Abridge == nil {
+		hubCfg.Abridge = abridgeDelta
+	}
+	hub := NewHub(hubCfg, log.With().Str("hub", "/ws").Logger())
 	s := &Server{cfg: cfg, log: log, hub: hub, started: time.Now(), ctx: ctx}
 	s.runs = NewRuns(cfg.Runs, jobs, hub, log)
 	s.pipeline = NewPipeline(cfg.Predict, cfg.Config, jobs, log.With().Str("hub", "/ws/predict").Logger())
