@@ -21,7 +21,8 @@ type fitted struct {
 
 // fit trains a new net on train for at most cfg.Epochs, stopping early when
 // the calibration part's loss stops improving, and leaves the net with the
-// best epoch's parameters. The caller closes the net.
+// best epoch's parameters. With an empty calibration part it trains
+// cfg.Epochs and keeps the last. The caller closes the net.
 func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, seed uint64, onEpoch epochFunc) (*fitted, error) {
 	newTrainer := cfg.Trainer
 	if newTrainer == nil {
@@ -44,12 +45,17 @@ func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, s
 		}
 		f.epochs++
 		var co outputs
-		co, buf = predict(net, sc, cal, cfg.Model.BCEWeight, buf)
+		if len(cal.rows) > 0 {
+			co, buf = predict(net, sc, cal, cfg.Model.BCEWeight, buf)
+		}
 		if onEpoch != nil {
 			if err := onEpoch(epoch, net, st, co); err != nil {
 				net.Close()
 				return nil, err
 			}
+		}
+		if len(cal.rows) == 0 {
+			continue // nothing to stop on: the net keeps its last epoch
 		}
 		improved, halt := stop.Observe(epoch, co.loss)
 		if improved {
@@ -67,6 +73,9 @@ func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, s
 		return nil, err
 	}
 	f.bestEpoch = stop.BestEpoch
+	if len(cal.rows) == 0 {
+		f.bestEpoch = f.epochs - 1
+	}
 	return f, nil
 }
 

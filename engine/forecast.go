@@ -29,12 +29,17 @@ type Point struct {
 }
 
 // Progress reports training progress: step of total epochs. total shrinks
-// to step when early stopping ends training sooner.
+// as early stopping ends training sooner, and ends equal to step.
 type Progress func(step, total int)
 
-// Forecast trains on the whole history of s (its last ForecastCalibration+
-// horizon days held out for early stopping and calibration) and forecasts
-// the next horizon days with direct multi-horizon outputs.
+// Forecast forecasts the next horizon days of s with direct multi-horizon
+// outputs. Each ensemble member trains on the history without its last
+// ForecastCalibration+horizon days, which stop training early and fit the
+// calibration of p_up and the conformal intervals; with cfg.ForecastRefit
+// it then trains again on the whole history for the epochs early stopping
+// chose, and forecasts with that net and the calibration fitted before.
+// On the bike backtest (README) refitting scored sCRPS 0.940 on average
+// over seeds 1 to 6, against 0.995 without.
 func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, progress Progress) ([]Point, error) {
 	if horizon < 1 {
 		return nil, fmt.Errorf("horizon must be at least 1, got %d", horizon)
@@ -62,6 +67,12 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 	sc := features.FitScaler(x, f.NumFeatures(), y)
 	train := part{rows: trainRows, x: sc.X(x), ys: sc.Y(y), y: y}
 	cal := newPart(f, sc, f.Rows(c0, n-1, n-1, f.AllHorizons()))
+	var all part // the whole history, to refit on
+	if cfg.ForecastRefit {
+		rows := f.Rows(f.First, n-1, n-1, f.AllHorizons())
+		ax, ay := f.Matrix(rows)
+		all = part{rows: rows, x: sc.X(ax), ys: sc.Y(ay), y: ay}
+	}
 
 	future := make([]features.Row, horizon)
 	for h := range future {
@@ -69,24 +80,25 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 	}
 	fut := newPart(f, sc, future)
 	members := max(cfg.Ensemble, 1)
+	perMember := cfg.Epochs // the most epochs a member may take
+	if cfg.ForecastRefit {
+		perMember *= 2
+	}
 	var calOuts, futOuts []outputs
-	done := 0 // epochs run by the members already trained
+	done, total := 0, members*perMember // epochs run, and announced
+	onEpoch := func(epoch int, _ model.Trainer, _ model.EpochStats, _ outputs) error {
+		if progress != nil {
+			progress(done+epoch+1, total)
+		}
+		return nil
+	}
 	for k := 0; k < members; k++ {
-		// Each member that stops early shrinks the announced total.
-		total := done + (members-k)*cfg.Epochs
-		ft, err := fit(ctx, cfg, sc, train, cal, cfg.Seed*1000003+999+uint64(k), func(epoch int, _ model.Trainer, _ model.EpochStats, _ outputs) error {
-			if progress != nil {
-				progress(done+epoch+1, total)
-			}
-			return nil
-		})
+		seed := cfg.Seed*1000003 + 999 + uint64(k)
+		ft, err := fit(ctx, cfg, sc, train, cal, seed, onEpoch)
 		if err != nil {
 			return nil, err
 		}
 		done += ft.epochs
-		if progress != nil && ft.epochs < cfg.Epochs && k == members-1 {
-			progress(done, done)
-		}
 		co, buf := predict(ft.net, sc, cal, cfg.Model.BCEWeight, nil)
 		fo, _ := predict(ft.net, sc, fut, cfg.Model.BCEWeight, buf)
 		err = trainerErr(ft.net)
@@ -94,7 +106,33 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 		if err != nil {
 			return nil, err
 		}
+		// What is left: this member's refit, known now, and the other
+		// members' most. Early stopping only ever shrinks it.
+		refit := 0
+		if cfg.ForecastRefit {
+			refit = max(ft.bestEpoch+1, 1)
+		}
+		total = done + refit + (members-k-1)*perMember
+		if refit > 0 {
+			rc := cfg
+			rc.Epochs, rc.Patience = refit, 0
+			// No held-out part: the net keeps its last epoch's parameters.
+			rf, err := fit(ctx, rc, sc, all, part{}, seed, onEpoch)
+			if err != nil {
+				return nil, err
+			}
+			done += rf.epochs
+			fo, _ = predict(rf.net, sc, fut, cfg.Model.BCEWeight, buf)
+			err = trainerErr(rf.net)
+			rf.net.Close()
+			if err != nil {
+				return nil, err
+			}
+		}
 		calOuts, futOuts = append(calOuts, co), append(futOuts, fo)
+	}
+	if progress != nil && done < total {
+		progress(done, done)
 	}
 	co, fo := mixture(calOuts), mixture(futOuts)
 	cb, _, _ := calib.Choose(co.logit, ups(cal.y))

@@ -10,13 +10,24 @@ func TestForecastCounts(t *testing.T) {
 	s := load(t, "bike_sharing_dc_daily.csv")
 	cfg := ForecastDefaults()
 	cfg.Ensemble, cfg.Epochs = 2, 5
-	var steps []int
-	pts, err := Forecast(context.Background(), s, cfg, 30, func(step, total int) { steps = append(steps, step) })
+	var steps, totals []int
+	pts, err := Forecast(context.Background(), s, cfg, 30, func(step, total int) { steps, totals = append(steps, step), append(totals, total) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pts) != 30 || len(steps) == 0 || steps[len(steps)-1] != 10 {
-		t.Fatalf("%d points, steps %v", len(pts), steps)
+	if len(pts) != 30 {
+		t.Fatalf("%d points", len(pts))
+	}
+	// Progress: 2 members × (5 epochs + a refit of 1 to 5), one step at a
+	// time, towards a total that never grows and ends reached.
+	n := len(steps)
+	if n < 12 || n > 20 || totals[0] != 20 || steps[n-1] != totals[n-1] {
+		t.Fatalf("steps %v of totals %v", steps, totals)
+	}
+	for i := 1; i < n; i++ {
+		if steps[i] != steps[i-1]+1 || totals[i] > totals[i-1] {
+			t.Fatalf("steps %v of totals %v", steps, totals)
+		}
 	}
 	last := s.Dates[s.Len()-1]
 	for h, p := range pts {

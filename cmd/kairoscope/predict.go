@@ -9,12 +9,15 @@ import (
 	"github.com/kairoscope/kairoscope/engine"
 )
 
+const refitUsage = "train each net again on the whole history for the epochs early stopping chose on the held-out days (--refit=false: forecast with the early-stopped nets)"
+
 func runPredict(ctx context.Context, e *env, args []string) error {
 	cfg := engine.ForecastDefaults()
 	fs := newFlags(e, "predict", "--data FILE [--horizon 30]")
 	mf := addModelFlags(fs, &cfg)
 	horizon := fs.Int("horizon", 30, "days to forecast")
 	fs.IntVar(&cfg.Ensemble, "ensemble", cfg.Ensemble, "independently seeded nets averaged into the forecast")
+	fs.BoolVar(&cfg.ForecastRefit, "refit", cfg.ForecastRefit, refitUsage)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +48,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	first := fs.Int("first", 180, "the first origin is this many rows before the end")
 	step := fs.Int("step", 30, "rows between origins")
 	fs.IntVar(&cfg.Ensemble, "ensemble", cfg.Ensemble, "independently seeded nets averaged into each forecast")
+	fs.BoolVar(&cfg.ForecastRefit, "refit", cfg.ForecastRefit, refitUsage)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
