@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 
@@ -43,8 +44,10 @@ func NewTrainer(dev Device) model.NewTrainer {
 // five weighted sums, the loss being acc[0]/acc[1]); ProbLossGradOp →
 // prob_loss_grad. Any other op is an ErrNotImplemented error: nothing runs on
 // the CPU behind the caller's back. A training step is the batch gathers,
-// that program, one adam_update per parameter and one add_into of the step's
-// sums into the epoch's.
+// that program, one adam_update and one add_into of the step's sums into the
+// epoch's. The parameters, their gradients and Adam's moments each lie
+// end to end in one slab (paramSlab), so that one adam_update covers them
+// all.
 //
 // Parameters, Adam's moments and a fold's data stay on the device. An epoch
 // copies the shuffled row order in (rows int32s), never waits for the
@@ -68,6 +71,7 @@ type Executor struct {
 	x, r     *buffer
 	wt       *buffer
 	params   []param
+	slab     paramSlab
 	stepAcc  Ptr    // the ProbLoss node's sums, zeroed every step
 	epochAcc Ptr    // the epoch's sums
 	train    []step // one training step; the first two are the gathers
@@ -91,10 +95,19 @@ type Executor struct {
 
 var _ model.Trainer = (*Executor)(nil)
 
-// param is one parameter on the device with its gradient and Adam moments.
+// param is one parameter on the device and its gradient, slices of the
+// slab at the same offset.
 type param struct {
-	node       *G.Node
-	name       string
+	node *G.Node
+	name string
+	n    int
+	w, g Ptr
+}
+
+// paramSlab is one allocation of 4·n floats: every parameter end to end,
+// then their gradients, Adam's first moments and second moments in the
+// same order.
+type paramSlab struct {
 	n          int
 	w, g, m, v Ptr
 }
@@ -145,6 +158,9 @@ func (e *Executor) compile(net *model.Net) error {
 	bx, br, bw := net.Batch()
 	host := net.Params()
 	e.params = make([]param, len(host))
+	if err := e.placeParams(c, order, host); err != nil {
+		return err
+	}
 	for _, n := range order {
 		switch {
 		case n.IsVar():
@@ -168,7 +184,7 @@ func (e *Executor) compile(net *model.Net) error {
 				if i < 0 {
 					return fmt.Errorf("cuda: graph input %v is neither a batch buffer nor a parameter of the net", n)
 				}
-				e.params[i] = param{node: n, name: b.name, n: len(vals), w: b.ptr}
+				e.params[i] = param{node: n, name: b.name, n: len(vals), w: b.ptr, g: c.placed[n.Deriv()]}
 				if err := e.dev.CopyIn(b.ptr, vals); err != nil {
 					return fmt.Errorf("%w (copying parameter %s in)", err, b.name)
 				}
@@ -209,6 +225,40 @@ func (e *Executor) compile(net *model.Net) error {
 	return e.finish(c)
 }
 
+// placeParams allocates the parameter slab and places in it the buffers of
+// the graph's parameter nodes (in host's order) and of their gradient
+// nodes, which c.alloc then hands out instead of allocating.
+func (e *Executor) placeParams(c *compiler, order G.Nodes, host [][]float32) error {
+	offsets := make([]int, len(host))
+	for i, h := range host {
+		offsets[i] = e.slab.n
+		e.slab.n += len(h)
+	}
+	base, err := e.alloc(4*e.slab.n, "the parameters, their gradients and Adam's moments")
+	if err != nil {
+		return err
+	}
+	at := func(k int) Ptr { return base + Ptr(k*e.slab.n*floatBytes) }
+	e.slab.w, e.slab.g, e.slab.m, e.slab.v = at(0), at(1), at(2), at(3)
+	c.placed = map[*G.Node]Ptr{}
+	for _, n := range order {
+		if !n.IsVar() {
+			continue
+		}
+		vals, _ := float32s(n.Value())
+		i := slices.IndexFunc(host, func(h []float32) bool { return sameArray(vals, h) })
+		if i < 0 {
+			continue
+		}
+		off := Ptr(offsets[i] * floatBytes)
+		c.placed[n] = e.slab.w + off
+		if d := n.Deriv(); d != nil {
+			c.placed[d] = e.slab.g + off
+		}
+	}
+	return nil
+}
+
 // finish wires the parameters' gradients and Adam state, checks the
 // forward chain for Forward and lays out the training step around c.prog.
 func (e *Executor) finish(c *compiler) error {
@@ -224,29 +274,21 @@ func (e *Executor) finish(c *compiler) error {
 		}
 		d := p.node.Deriv()
 		gb, ok := c.bufs[d]
-		if d == nil || !ok || gb.n != p.n {
+		if d == nil || !ok || gb.n != p.n || gb.ptr != p.g {
 			return fmt.Errorf("cuda: parameter %s has no gradient node in the graph (build it with gorgonia.Grad)", p.name)
 		}
-		p.g = gb.ptr
-		if p.m, err = e.alloc(p.n, "Adam's first moment of "+p.name); err != nil {
-			return err
-		}
-		if p.v, err = e.alloc(p.n, "Adam's second moment of "+p.name); err != nil {
-			return err
-		}
-		grid, block := elementwise(p.n)
-		for _, mv := range []Ptr{p.m, p.v} {
-			if err := e.dev.Launch("fill", grid, block, mv, float32(0), int32(p.n)); err != nil {
-				return fmt.Errorf("%w (zeroing Adam's moments of %s)", err, p.name)
-			}
-		}
+	}
+	s := e.slab
+	grid, block := elementwise(2 * s.n)
+	if err := e.dev.Launch("fill", grid, block, s.m, float32(0), int32(2*s.n)); err != nil { // m and v, end to end
+		return fmt.Errorf("%w (zeroing Adam's moments)", err)
 	}
 	if err := e.forwardChain(c); err != nil {
 		return err
 	}
 
 	x, r, wt := e.x, e.r, e.wt
-	grid, block := elementwise(e.batch * e.in)
+	grid, block = elementwise(e.batch * e.in)
 	e.train = append(e.train,
 		launch("gather_rows", grid, block,
 			fmt.Sprintf("%v = X[perm[s : s+%d]] (rows past the data: 0)", x, e.batch),
@@ -258,13 +300,15 @@ func (e *Executor) finish(c *compiler) error {
 			r.ptr, wt.ptr, Ptr(0), Ptr(0), int32(e.batch), int32(0)))
 	e.train = append(e.train, c.prog...)
 	e.adamStep = len(e.train)
-	for _, p := range e.params {
-		grid, block := elementwise(p.n)
-		e.train = append(e.train, launch("adam_update", grid, block,
-			fmt.Sprintf("%s -= Adam(%s) [%d]", p.name, c.bufs[p.node.Deriv()].name, p.n),
-			p.w, p.g, p.m, p.v, float32(0), float32(e.adam.Beta1), float32(e.adam.Beta2), float32(e.adam.Eps),
-			float32(0), int32(p.n)))
+	names := make([]string, len(e.params))
+	for i, p := range e.params {
+		names[i] = p.name
 	}
+	grid, block = elementwise(s.n)
+	e.train = append(e.train, launch("adam_update", grid, block,
+		fmt.Sprintf("%s -= Adam(their gradients) [%d]", strings.Join(names, ", "), s.n),
+		s.w, s.g, s.m, s.v, float32(0), float32(e.adam.Beta1), float32(e.adam.Beta2), float32(e.adam.Eps),
+		float32(0), int32(s.n)))
 	e.last = len(e.train)
 	e.train = append(e.train, launch("add_into", 1, 32,
 		fmt.Sprintf("epoch[%d] += %s[%d]", accLen, c.bufs[c.loss].name, accLen), e.epochAcc, e.stepAcc, int32(accLen)))

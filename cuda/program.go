@@ -126,6 +126,7 @@ type compiler struct {
 	loss    *G.Node            // the ProbLoss node the first ProbLossGrad reads
 	names   map[string]int     // display names used, for uniqueness
 	display map[*G.Node]string // every node's display name
+	placed  map[*G.Node]Ptr    // nodes whose buffer is a slice of the parameter slab
 }
 
 // isStatement reports whether n is one of Gorgonia's statement nodes that
@@ -176,9 +177,12 @@ func (c *compiler) name(base string) string {
 
 // alloc gives n a device buffer of its shape (the executor owns it).
 func (c *compiler) alloc(n *G.Node, name string, floats int) (*buffer, error) {
-	p, err := c.e.alloc(floats, "node "+name)
-	if err != nil {
-		return nil, err
+	p, ok := c.placed[n]
+	if !ok {
+		var err error
+		if p, err = c.e.alloc(floats, "node "+name); err != nil {
+			return nil, err
+		}
 	}
 	b := &buffer{node: n, name: name, shape: n.Shape(), ptr: p, n: floats}
 	c.bufs[n] = b
