@@ -1,7 +1,6 @@
 package benchmarks
 
 import (
-	"slices"
 	"time"
 
 	"github.com/kairoscope/kairoscope/benchmarks/hubload"
@@ -124,15 +123,5 @@ func summarise(runs []run, rows int) *Side {
 	return s
 }
 
-// median of v (the mean of the middle two for an even count); 0 when empty.
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+// median is the hub benchmark's: one definition for every median reported.
+var median = hubload.Median

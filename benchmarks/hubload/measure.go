@@ -133,13 +133,13 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 	for _, t := range typeOrder {
 		res.ByType = append(res.ByType, TypeLatency{Type: t, Messages: typeMsgs[t], Bytes: typeBytes[t] / typeMsgs[t], Latency: latencyOf(byType[t])})
 	}
-	res.AloneS, res.LoadedS = median(res.AloneRuns), median(res.LoadedRuns)
+	res.AloneS, res.LoadedS = Median(res.AloneRuns), Median(res.LoadedRuns)
 	if res.AloneS > 0 {
 		res.Slowdown = res.LoadedS / res.AloneS
 	}
-	res.ServerCPUAloneS, res.ServerCPULoadedS, res.ClientsCPUS = median(serverAlone), median(serverLoaded), median(clientsCPU)
-	res.ServerSysAloneS, res.ServerSysLoadedS, res.ClientsSysS = median(serverAloneSys), median(serverLoadedSys), median(clientsSys)
-	res.ConnBytes, res.ConnRSSBytes, res.DialS = int64(median(conn)), int64(median(connRSS)), median(dial)
+	res.ServerCPUAloneS, res.ServerCPULoadedS, res.ClientsCPUS = Median(serverAlone), Median(serverLoaded), Median(clientsCPU)
+	res.ServerSysAloneS, res.ServerSysLoadedS, res.ClientsSysS = Median(serverAloneSys), Median(serverLoadedSys), Median(clientsSys)
+	res.ConnBytes, res.ConnRSSBytes, res.DialS = int64(Median(conn)), int64(Median(connRSS)), Median(dial)
 	return res, nil
 }
 

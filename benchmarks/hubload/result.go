@@ -111,7 +111,8 @@ func latencyOf(ms []float64) Latency {
 	return Latency{N: int64(len(ms)), P50: q(0.50), P90: q(0.90), P99: q(0.99), P999: q(0.999), Max: ms[len(ms)-1]}
 }
 
-func median(v []float64) float64 {
+// Median of v (the mean of the middle two for an even count); 0 when empty.
+func Median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
