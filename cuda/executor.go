@@ -267,11 +267,16 @@ func (e *Executor) finish(c *compiler) error {
 	if e.epochAcc, err = e.alloc(accLen, "the epoch's loss sums"); err != nil {
 		return err
 	}
+	off := Ptr(0) // Snapshot, Restore and adam_update need the parameters end to end, in order
 	for i := range e.params {
 		p := &e.params[i]
 		if p.node == nil {
 			return fmt.Errorf("cuda: parameter %d of the net is not in the graph", i)
 		}
+		if p.w != e.slab.w+off {
+			return fmt.Errorf("cuda: parameter %s is not at its place in the slab", p.name)
+		}
+		off += Ptr(p.n * floatBytes)
 		d := p.node.Deriv()
 		gb, ok := c.bufs[d]
 		if d == nil || !ok || gb.n != p.n || gb.ptr != p.g {
@@ -567,19 +572,20 @@ func (e *Executor) freeForward() error {
 	return errors.Join(errs...)
 }
 
-// Snapshot copies the parameters (w1, b1, ...) to the host. On a device
-// error it returns nil and keeps the error (Err).
+// Snapshot copies the parameters (w1, b1, ...) to the host, in one copy
+// of the slab. On a device error it returns nil and keeps the error (Err).
 func (e *Executor) Snapshot() [][]float32 {
 	if e.usable() != nil {
 		return nil
 	}
+	all := make([]float32, e.slab.n)
+	if err := e.dev.CopyOut(all, e.slab.w); err != nil {
+		e.fail(fmt.Errorf("%w (Snapshot: copying the parameters out)", err))
+		return nil
+	}
 	s := make([][]float32, len(e.params))
 	for i, p := range e.params {
-		s[i] = make([]float32, p.n)
-		if err := e.dev.CopyOut(s[i], p.w); err != nil {
-			e.fail(fmt.Errorf("%w (Snapshot: copying %s out)", err, p.name))
-			return nil
-		}
+		s[i], all = all[:p.n:p.n], all[p.n:]
 	}
 	return s
 }
@@ -601,11 +607,8 @@ func (e *Executor) Restore(s [][]float32) {
 			return
 		}
 	}
-	for i, p := range e.params {
-		if err := e.dev.CopyIn(p.w, s[i]); err != nil {
-			e.fail(fmt.Errorf("%w (Restore: copying %s in)", err, p.name))
-			return
-		}
+	if err := e.dev.CopyIn(e.slab.w, slices.Concat(s...)); err != nil {
+		e.fail(fmt.Errorf("%w (Restore: copying the parameters in)", err))
 	}
 }
 
