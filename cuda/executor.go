@@ -54,9 +54,8 @@ func NewTrainer(dev Device) model.NewTrainer {
 // device, and copies the five epoch sums out at its end: that copy is its one
 // host sync.
 //
-// The Trainer interface gives Forward, Snapshot and Restore no error result:
-// a device error there is kept (Err), Forward fills dst with NaN, and the
-// next Epoch and Close return it.
+// The first device error is kept: every later call, Close included,
+// returns it.
 //
 // An Executor is not safe for concurrent use.
 type Executor struct {
@@ -365,14 +364,14 @@ func (e *Executor) Steps() []string {
 	return lines
 }
 
-// Err returns the first device error that Forward, Snapshot or Restore
-// could not return (the Trainer interface gives them no error result).
-func (e *Executor) Err() error { return e.err }
-
-func (e *Executor) fail(err error) {
+// fail keeps err, when not nil, as the executor's first device error, and
+// returns it: a CUDA error leaves the context unusable, so every later call
+// returns that first error (usable).
+func (e *Executor) fail(err error) error {
 	if e.err == nil {
 		e.err = err
 	}
+	return err
 }
 
 func (e *Executor) usable() error {
@@ -495,28 +494,19 @@ func (e *Executor) freeData() error {
 // Forward writes the [rows, 3] outputs for x [rows, in] into dst: the dense
 // layers only, on device buffers kept for the largest rows seen, with one
 // copy in and one copy out. It panics, like (*model.Net).Forward, when dst
-// or x is too short. On a device error dst is filled with NaN and the error
-// is kept (Err).
-func (e *Executor) Forward(dst, x []float32, rows int) {
+// or x is too short.
+func (e *Executor) Forward(dst, x []float32, rows int) error {
 	if len(x) < rows*e.in || len(dst) < rows*model.Outputs {
 		panic(fmt.Sprintf("cuda: Forward: %d rows need %d inputs and %d outputs, got %d and %d",
 			rows, rows*e.in, rows*model.Outputs, len(x), len(dst)))
 	}
 	if rows <= 0 {
-		return
+		return nil
 	}
-	err := e.usable()
-	if err == nil {
-		if err = e.forward(dst[:rows*model.Outputs], x[:rows*e.in], rows); err != nil {
-			e.fail(err)
-		}
+	if err := e.usable(); err != nil {
+		return err
 	}
-	if err != nil {
-		nan := float32(math.NaN())
-		for i := range dst[:rows*model.Outputs] {
-			dst[i] = nan
-		}
-	}
+	return e.fail(e.forward(dst[:rows*model.Outputs], x[:rows*e.in], rows))
 }
 
 func (e *Executor) forward(dst, x []float32, rows int) error {
@@ -573,43 +563,40 @@ func (e *Executor) freeForward() error {
 }
 
 // Snapshot copies the parameters (w1, b1, ...) to the host, in one copy
-// of the slab. On a device error it returns nil and keeps the error (Err).
-func (e *Executor) Snapshot() [][]float32 {
-	if e.usable() != nil {
-		return nil
+// of the slab.
+func (e *Executor) Snapshot() ([][]float32, error) {
+	if err := e.usable(); err != nil {
+		return nil, err
 	}
 	all := make([]float32, e.slab.n)
 	if err := e.dev.CopyOut(all, e.slab.w); err != nil {
-		e.fail(fmt.Errorf("%w (Snapshot: copying the parameters out)", err))
-		return nil
+		return nil, e.fail(fmt.Errorf("%w (Snapshot: copying the parameters out)", err))
 	}
 	s := make([][]float32, len(e.params))
 	for i, p := range e.params {
 		s[i], all = all[:p.n:p.n], all[p.n:]
 	}
-	return s
+	return s, nil
 }
 
 // Restore copies a Snapshot back to the device. Adam's state is kept, as
-// (*model.Net).Restore keeps it. A snapshot of the wrong shape or a device
-// error is kept (Err).
-func (e *Executor) Restore(s [][]float32) {
-	if e.usable() != nil {
-		return
+// (*model.Net).Restore keeps it.
+func (e *Executor) Restore(s [][]float32) error {
+	if err := e.usable(); err != nil {
+		return err
 	}
 	if len(s) != len(e.params) {
-		e.fail(fmt.Errorf("cuda: Restore: %d arrays for %d parameters", len(s), len(e.params)))
-		return
+		return fmt.Errorf("cuda: Restore: %d arrays for %d parameters", len(s), len(e.params))
 	}
 	for i, p := range e.params {
 		if len(s[i]) != p.n {
-			e.fail(fmt.Errorf("cuda: Restore: %s has %d values, the snapshot %d", p.name, p.n, len(s[i])))
-			return
+			return fmt.Errorf("cuda: Restore: %s has %d values, the snapshot %d", p.name, p.n, len(s[i]))
 		}
 	}
 	if err := e.dev.CopyIn(e.slab.w, slices.Concat(s...)); err != nil {
-		e.fail(fmt.Errorf("%w (Restore: copying the parameters in)", err))
+		return e.fail(fmt.Errorf("%w (Restore: copying the parameters in)", err))
 	}
+	return nil
 }
 
 // NodeValue copies the current device value of graph node n out (a host

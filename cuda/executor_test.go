@@ -211,7 +211,7 @@ func TestProgramMatchesTapeMachine(t *testing.T) {
 	if _, err := net.Step(); err != nil {
 		t.Fatal(err)
 	}
-	compareParams(t, e.Snapshot(), net.Params(), 1e-5)
+	compareParams(t, snapshot(t, e), net.Params(), 1e-5)
 }
 
 func compareParams(t *testing.T, dev, cpu [][]float32, tol float64) (worst float64) {
@@ -247,7 +247,7 @@ func TestEpochsMatchCPU(t *testing.T) {
 	}
 	defer net.Close()
 	e := newExecutor(t, newEmulator(t, 0), smallIn, smallCfg, 11)
-	compareParams(t, e.Snapshot(), net.Params(), 0) // same initialisation, bit for bit
+	compareParams(t, snapshot(t, e), net.Params(), 0) // same initialisation, bit for bit
 
 	cpuRng, devRng := rand.New(rand.NewPCG(2, 3)), rand.New(rand.NewPCG(2, 3))
 	// traced returns a context whose EpochTrace records the steps in *steps.
@@ -282,7 +282,7 @@ func TestEpochsMatchCPU(t *testing.T) {
 		}
 		t.Logf("epoch %d: device %+v, CPU %+v", epoch, got, want)
 		if epoch == 1 || epoch == 3 {
-			compareParams(t, e.Snapshot(), net.Params(), map[int]float64{1: 2e-5, 3: 5e-5}[epoch])
+			compareParams(t, snapshot(t, e), net.Params(), map[int]float64{1: 2e-5, 3: 5e-5}[epoch])
 		}
 	}
 	// The streams consumed the same draws.
@@ -291,39 +291,36 @@ func TestEpochsMatchCPU(t *testing.T) {
 	}
 
 	t.Run("Forward", func(t *testing.T) {
-		e.Restore(net.Snapshot()) // the CPU's parameters, so that only Forward's own rounding differs
+		must(t, e.Restore(snapshot(t, net))) // the CPU's parameters, so that only Forward's own rounding differs
 		fx, _ := synthetic(50, smallIn, 9)
 		want := make([]float32, 50*model.Outputs)
 		got := make([]float32, 50*model.Outputs)
-		net.Forward(want, fx, 50)
-		e.Forward(got, fx, 50)
+		must(t, net.Forward(want, fx, 50))
+		must(t, e.Forward(got, fx, 50))
 		abs, rel := closeness(got, want)
 		if rel > 1e-5 {
 			t.Errorf("Forward: max relative difference %.3g (abs %.3g)", rel, abs)
 		}
 		t.Logf("Forward of 50 rows: max relative difference %.3g (abs %.3g)", rel, abs)
-		e.Forward(got[:9], fx, 3) // fewer rows on the same buffers
-		net.Forward(want[:9], fx, 3)
+		must(t, e.Forward(got[:9], fx, 3)) // fewer rows on the same buffers
+		must(t, net.Forward(want[:9], fx, 3))
 		if abs, rel := closeness(got[:9], want[:9]); rel > 1e-5 {
 			t.Errorf("Forward of 3 rows: max relative difference %.3g (abs %.3g)", rel, abs)
-		}
-		if err := e.Err(); err != nil {
-			t.Fatal(err)
 		}
 	})
 
 	t.Run("Snapshot/Restore", func(t *testing.T) {
-		s := e.Snapshot()
+		s := snapshot(t, e)
 		if _, err := e.Epoch(context.Background(), x, y, devRng); err != nil {
 			t.Fatal(err)
 		}
-		if moved := e.Snapshot(); moved[0][0] == s[0][0] {
+		if moved := snapshot(t, e); moved[0][0] == s[0][0] {
 			t.Fatal("an epoch left w1 unchanged")
 		}
-		e.Restore(s)
-		compareParams(t, e.Snapshot(), s, 0)
-		if err := e.Err(); err != nil {
-			t.Fatal(err)
+		must(t, e.Restore(s))
+		compareParams(t, snapshot(t, e), s, 0)
+		if err := e.Restore(s[:len(s)-1]); err == nil {
+			t.Error("Restore of a snapshot with a parameter missing did not fail")
 		}
 	})
 }
@@ -453,13 +450,25 @@ func TestCountersPerStep(t *testing.T) {
 	// Forward: one copy each way and the forward layers only.
 	dev.ResetCounters()
 	out := make([]float32, 50*model.Outputs)
-	e.Forward(out, x, 50)
+	must(t, e.Forward(out, x, 50))
 	c := dev.Counters()
 	if c.Gemms != 3 || c.Launches["bias_act"] != 3 || len(c.Launches) != 1 || c.HostSyncs != 1 ||
 		c.BytesHtoD != 50*smallIn*4 || c.BytesDtoH != 50*3*4 {
 		t.Errorf("Forward of 50 rows: %+v", c)
 	}
-	if err := e.Err(); err != nil {
+}
+
+// snapshot is tr's Snapshot, which must not fail.
+func snapshot(t testing.TB, tr model.Trainer) [][]float32 {
+	t.Helper()
+	s, err := tr.Snapshot()
+	must(t, err)
+	return s
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -679,5 +688,28 @@ func TestEngineHalvesTheBatchOnOutOfMemory(t *testing.T) {
 		if f.BatchSize != 128 {
 			t.Errorf("fold %d trained with batch %d, want 128 (later folds keep the smaller batch)", f.FoldID, f.BatchSize)
 		}
+	}
+}
+
+// A device error in Forward is returned, and every later call, Close
+// included, returns that first error: the engine gets it from the call that
+// failed, not later.
+func TestForwardErrorIsReturnedAndKept(t *testing.T) {
+	// Room for what training holds, measured on a first device, but not
+	// for Forward's buffers of many rows.
+	held := newEmulator(t, 0)
+	newExecutor(t, held, smallIn, smallCfg, 1)
+	dev := newEmulator(t, held.Counters().LiveBytes+4<<10)
+	tr, err := cuda.NewTrainer(dev)(smallIn, smallCfg, 1)
+	must(t, err)
+	const rows = 4000
+	x, _ := synthetic(rows, smallIn, 1)
+	err = tr.Forward(make([]float32, rows*model.Outputs), x, rows)
+	checkOOM(t, err)
+	if _, err2 := tr.Snapshot(); err2 != err {
+		t.Errorf("Snapshot after the failure: %v, want the first error", err2)
+	}
+	if err2 := tr.Close(); !errors.Is(err2, cuda.ErrOutOfMemory) {
+		t.Errorf("Close after the failure: %v, want the first error", err2)
 	}
 }

@@ -28,17 +28,20 @@ type outputs struct {
 	loss             float64 // mean NLL + w·BCE in the model's scaled space
 }
 
-// predict runs net on p and maps its outputs back to change space.
-func predict(net model.Trainer, sc features.Scaler, p part, bceW float64, buf []float32) (outputs, []float32) {
+// predict runs net on p and maps its outputs back to change space. *buf
+// holds the raw outputs; it is grown when short and kept for the next call.
+func predict(net model.Trainer, sc features.Scaler, p part, bceW float64, buf *[]float32) (outputs, error) {
 	n := len(p.rows)
-	if cap(buf) < 3*n {
-		buf = make([]float32, 3*n)
+	if cap(*buf) < 3*n {
+		*buf = make([]float32, 3*n)
 	}
-	buf = buf[:3*n]
-	net.Forward(buf, p.x, n)
+	out := (*buf)[:3*n]
+	if err := net.Forward(out, p.x, n); err != nil {
+		return outputs{}, err
+	}
 	o := outputs{mu: make([]float64, n), sigma: make([]float64, n), logit: make([]float64, n)}
 	for i := 0; i < n; i++ {
-		mu, s, lg := float64(buf[3*i]), float64(buf[3*i+1]), float64(buf[3*i+2])
+		mu, s, lg := float64(out[3*i]), float64(out[3*i+1]), float64(out[3*i+2])
 		o.mu[i] = mu * sc.YScale
 		o.sigma[i] = (ops.Softplus(s) + ops.SigmaEps) * sc.YScale
 		o.logit[i] = lg
@@ -50,7 +53,7 @@ func predict(net model.Trainer, sc features.Scaler, p part, bceW float64, buf []
 	if n > 0 {
 		o.loss /= float64(n)
 	}
-	return o, buf
+	return o, nil
 }
 
 func ups(y []float64) []bool {

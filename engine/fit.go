@@ -32,26 +32,36 @@ func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, s
 	if err != nil {
 		return nil, err
 	}
+	f := &fitted{net: net}
+	if err := f.train(ctx, cfg, sc, train, cal, seed, onEpoch); err != nil {
+		net.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// train runs fit's epochs on f.net.
+func (f *fitted) train(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, seed uint64, onEpoch epochFunc) error {
+	net := f.net
 	rng := rand.New(rand.NewPCG(seed, 0x73687566))
 	stop := model.NewEarlyStopping(cfg.Patience, 1e-4)
 	var best [][]float32
 	var buf []float32
-	f := &fitted{net: net}
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
 		st, err := net.Epoch(ctx, train.x, train.ys, rng)
 		if err != nil {
-			net.Close()
-			return nil, err
+			return err
 		}
 		f.epochs++
 		var co outputs
 		if len(cal.rows) > 0 {
-			co, buf = predict(net, sc, cal, cfg.Model.BCEWeight, buf)
+			if co, err = predict(net, sc, cal, cfg.Model.BCEWeight, &buf); err != nil {
+				return err
+			}
 		}
 		if onEpoch != nil {
 			if err := onEpoch(epoch, net, st, co); err != nil {
-				net.Close()
-				return nil, err
+				return err
 			}
 		}
 		if len(cal.rows) == 0 {
@@ -59,32 +69,22 @@ func fit(ctx context.Context, cfg Config, sc features.Scaler, train, cal part, s
 		}
 		improved, halt := stop.Observe(epoch, co.loss)
 		if improved {
-			best = net.Snapshot()
+			if best, err = net.Snapshot(); err != nil {
+				return err
+			}
 		}
 		if halt {
 			break
 		}
 	}
 	if best != nil {
-		net.Restore(best)
-	}
-	if err := trainerErr(net); err != nil {
-		net.Close()
-		return nil, err
+		if err := net.Restore(best); err != nil {
+			return err
+		}
 	}
 	f.bestEpoch = stop.BestEpoch
 	if len(cal.rows) == 0 {
 		f.bestEpoch = f.epochs - 1
-	}
-	return f, nil
-}
-
-// trainerErr reports a device error that a Trainer's Forward, Snapshot or
-// Restore could not return (they have no error result; a device executor
-// keeps it and fills its outputs with NaN).
-func trainerErr(t model.Trainer) error {
-	if e, ok := t.(interface{ Err() error }); ok {
-		return e.Err()
 	}
 	return nil
 }

@@ -50,7 +50,15 @@ func TestFitWithoutCalibrationKeepsTheLastEpoch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !reflect.DeepEqual(ft.net.Snapshot(), want.Snapshot()) {
+	got, err := ft.net.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHandParams, err := want.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, byHandParams) {
 		t.Error("fit's net differs from 4 epochs trained by hand")
 	}
 }

@@ -85,6 +85,7 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 		perMember *= 2
 	}
 	var calOuts, futOuts []outputs
+	var buf []float32                   // predict's
 	done, total := 0, members*perMember // epochs run, and announced
 	onEpoch := func(epoch int, _ model.Trainer, _ model.EpochStats, _ outputs) error {
 		if progress != nil {
@@ -99,9 +100,11 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 			return nil, err
 		}
 		done += ft.epochs
-		co, buf := predict(ft.net, sc, cal, cfg.Model.BCEWeight, nil)
-		fo, _ := predict(ft.net, sc, fut, cfg.Model.BCEWeight, buf)
-		err = trainerErr(ft.net)
+		co, err := predict(ft.net, sc, cal, cfg.Model.BCEWeight, &buf)
+		var fo outputs
+		if err == nil {
+			fo, err = predict(ft.net, sc, fut, cfg.Model.BCEWeight, &buf)
+		}
 		ft.net.Close()
 		if err != nil {
 			return nil, err
@@ -122,8 +125,7 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 				return nil, err
 			}
 			done += rf.epochs
-			fo, _ = predict(rf.net, sc, fut, cfg.Model.BCEWeight, buf)
-			err = trainerErr(rf.net)
+			fo, err = predict(rf.net, sc, fut, cfg.Model.BCEWeight, &buf)
 			rf.net.Close()
 			if err != nil {
 				return nil, err

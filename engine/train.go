@@ -161,9 +161,8 @@ func (j *job) trainFold(ctx context.Context, fo features.Fold) (*FoldSummary, er
 	ft, err := fit(ctx, cfg, sc, train, cal, seed, func(epoch int, net model.Trainer, st model.EpochStats, co outputs) error {
 		running = epoch + 1
 		trainStats = append(trainStats, st)
-		var so outputs
-		so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)
-		if err := trainerErr(net); err != nil {
+		so, err := predict(net, sc, scored, cfg.Model.BCEWeight, &j.buf)
+		if err != nil {
 			return err
 		}
 		calScores := calib.Scores(pick(cal.y, calOne), pick(co.mu, calOne), pick(co.sigma, calOne))
@@ -203,10 +202,12 @@ func setTrain(m *schema.Metrics, st model.EpochStats, sc features.Scaler, bceW f
 // scores the scored part, writes the predictions CSV and emits fold_complete.
 func (j *job) finishFold(fo features.Fold, ft *fitted, sc features.Scaler, cal part, calOne []int, scored part) (*FoldSummary, error) {
 	cfg, net := j.cfg, ft.net
-	var co, so outputs
-	co, j.buf = predict(net, sc, cal, cfg.Model.BCEWeight, j.buf)
-	so, j.buf = predict(net, sc, scored, cfg.Model.BCEWeight, j.buf)
-	if err := trainerErr(net); err != nil {
+	co, err := predict(net, sc, cal, cfg.Model.BCEWeight, &j.buf)
+	if err != nil {
+		return nil, err
+	}
+	so, err := predict(net, sc, scored, cfg.Model.BCEWeight, &j.buf)
+	if err != nil {
 		return nil, err
 	}
 	cy, cmu, csig, clogit := pick(cal.y, calOne), pick(co.mu, calOne), pick(co.sigma, calOne), pick(co.logit, calOne)

@@ -25,6 +25,16 @@ func synthetic(rows, in int, seed uint64) (x, y []float32) {
 	return x, y
 }
 
+// snapshot is t's Snapshot of tr, which must not fail.
+func snapshot(t testing.TB, tr Trainer) [][]float32 {
+	t.Helper()
+	s, err := tr.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newNet(t testing.TB, in, batch int) *Net {
 	t.Helper()
 	n, err := New(in, Config{Hidden: []int{16, 16}, LR: 1e-2, Batch: batch, BCEWeight: 0.5}, 7)
@@ -60,7 +70,9 @@ func TestForwardMatchesGraph(t *testing.T) {
 	x, y := synthetic(32, 5, 3)
 	n := newNet(t, 5, 32)
 	want := make([]float32, 32*Outputs)
-	n.Forward(want, x, 32)
+	if err := n.Forward(want, x, 32); err != nil {
+		t.Fatal(err)
+	}
 	bx, br, bw := n.Batch()
 	copy(bx, x)
 	copy(br, y)
@@ -98,7 +110,7 @@ func TestPaddingRowsAreIgnored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return loss, n.Snapshot()
+		return loss, snapshot(t, n)
 	}
 	l1, p1 := step(0)
 	l2, p2 := step(37)
@@ -117,16 +129,23 @@ func TestPaddingRowsAreIgnored(t *testing.T) {
 func TestSnapshotRestore(t *testing.T) {
 	x, y := synthetic(64, 4, 9)
 	n := newNet(t, 4, 32)
-	s := n.Snapshot()
+	s := snapshot(t, n)
 	if _, err := n.Epoch(context.Background(), x, y, rand.New(rand.NewPCG(1, 1))); err != nil {
 		t.Fatal(err)
 	}
 	if n.Params()[0][0] == s[0][0] {
 		t.Fatal("an epoch left the parameters unchanged")
 	}
-	n.Restore(s)
+	if err := n.Restore(s); err != nil {
+		t.Fatal(err)
+	}
 	if n.Params()[0][0] != s[0][0] {
 		t.Error("Restore did not bring the parameters back")
+	}
+	for _, bad := range [][][]float32{s[:len(s)-1], append(append([][]float32{}, s[:len(s)-1]...), s[len(s)-1][1:])} {
+		if err := n.Restore(bad); err == nil {
+			t.Errorf("Restore of a snapshot of another shape (%d arrays) did not fail", len(bad))
+		}
 	}
 }
 

@@ -204,20 +204,29 @@ func (n *Net) In() int { return n.in }
 // live: writing them changes the model.
 func (n *Net) Params() [][]float32 { return n.data }
 
-// Snapshot copies the parameters.
-func (n *Net) Snapshot() [][]float32 {
+// Snapshot copies the parameters. It never fails.
+func (n *Net) Snapshot() ([][]float32, error) {
 	s := make([][]float32, len(n.data))
 	for i, d := range n.data {
 		s[i] = append([]float32(nil), d...)
 	}
-	return s
+	return s, nil
 }
 
-// Restore writes a snapshot back.
-func (n *Net) Restore(s [][]float32) {
+// Restore writes a snapshot back; a snapshot of another shape is an error.
+func (n *Net) Restore(s [][]float32) error {
+	if len(s) != len(n.data) {
+		return fmt.Errorf("model: Restore: %d arrays for %d parameters", len(s), len(n.data))
+	}
+	for i, d := range n.data {
+		if len(s[i]) != len(d) {
+			return fmt.Errorf("model: Restore: parameter %d has %d values, the snapshot %d", i, len(d), len(s[i]))
+		}
+	}
 	for i, d := range n.data {
 		copy(d, s[i])
 	}
+	return nil
 }
 
 // Step runs one optimiser step on a full batch already written into the
@@ -254,8 +263,8 @@ func (n *Net) LastOutputs() []float32 {
 }
 
 // Forward writes the [rows, 3] outputs for x [rows, in] into dst, running
-// the ops' CPU kernels on the current parameters.
-func (n *Net) Forward(dst, x []float32, rows int) {
+// the ops' CPU kernels on the current parameters. It never fails.
+func (n *Net) Forward(dst, x []float32, rows int) error {
 	src, width := x, n.in
 	nl := len(n.data) / 2
 	for l := 0; l < nl; l++ {
@@ -274,4 +283,5 @@ func (n *Net) Forward(dst, x []float32, rows int) {
 		ops.DenseForward(out, src, w, b, rows, width, outW, act)
 		src, width = out, outW
 	}
+	return nil
 }

@@ -11,18 +11,19 @@ import (
 // Package cuda's errors match it.
 var ErrOutOfMemory = errors.New("CUDA out of memory")
 
-// Trainer is a model being trained, wherever it runs: *Net on the CPU
-// through Gorgonia's TapeMachine, or a device executor running the same
-// graph (package cuda). The engine sees only this.
+// Trainer is a model being trained, wherever it runs: *Net on the CPU, or a
+// device executor running the same graph (package cuda). The engine sees
+// only this. The CPU never fails where a device may (out of memory, a
+// failed launch), so every method that touches the model returns an error.
 type Trainer interface {
 	// Epoch runs one shuffled pass over x [rows, in] and y [rows].
 	Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochStats, error)
 	// Forward writes the [rows, 3] outputs for x into dst.
-	Forward(dst, x []float32, rows int)
+	Forward(dst, x []float32, rows int) error
 	// Snapshot copies the parameters (w1, b1, ...) to the host; Restore
 	// writes such a copy back.
-	Snapshot() [][]float32
-	Restore(params [][]float32)
+	Snapshot() ([][]float32, error)
+	Restore(params [][]float32) error
 	Close() error
 }
 
