@@ -34,6 +34,10 @@ func (p *progress) observe(msg any) {
 	switch m := msg.(type) {
 	case *schema.TrainingStart:
 		p.folds, p.epochs = m.TotalFolds, m.TotalEpochs
+	case *schema.BatchProgress: // only long epochs send it; the plain lines stay one per epoch
+		if p.bar != nil {
+			p.bar.Describe(fmt.Sprintf("fold %d/%d epoch %d  batch %d/%d", m.FoldID+1, p.folds, m.Epoch+1, m.Batch, m.TotalBatches))
+		}
 	case *schema.EpochMetrics:
 		p.done++
 		if p.bar != nil {
