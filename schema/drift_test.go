@@ -60,6 +60,8 @@ func TestSchemasMatchGoTypes(t *testing.T) {
 		{file: "ws.prediction_delta.json", def: "prediction", typ: reflect.TypeFor[Prediction]()},
 		{file: "ws.notification.json", typ: reflect.TypeFor[Notification]()},
 		{file: "ws.batch_progress.json", typ: reflect.TypeFor[BatchProgress]()},
+		{file: "ws.hpo_trial.json", typ: reflect.TypeFor[HPOTrial]()},
+		{file: "ws.hpo_trial.json", def: "params", typ: reflect.TypeFor[HPOParams]()},
 		{file: "ws.pong.json", typ: reflect.TypeFor[Pong]()},
 		{file: "predict.message.json", typ: reflect.TypeFor[PredictMessage]()},
 		{file: "predict.steps.json", typ: reflect.TypeFor[PredictSteps]()},

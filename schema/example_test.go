@@ -62,6 +62,8 @@ func ExampleNotification() {
 		schema.Notification{Type: schema.TypeNotification, Level: schema.LevelInfo, Kind: schema.KindProgress50,
 			Message: "Training is 50% complete."},
 		schema.BatchProgress{Type: schema.TypeBatchProgress, FoldID: 2, Epoch: 7, Batch: 3, TotalBatches: 20},
+		schema.HPOTrial{Type: schema.TypeHPOTrial, Trial: 2, TotalTrials: 8, State: schema.TrialComplete,
+			Params: schema.HPOParams{LR: 0.0021, Hidden: []int{64, 64}, BatchSize: 128}, Value: 1.42, BestTrial: &fold, BestValue: 1.42, ElapsedSeconds: 31.5},
 		schema.Pong{Type: schema.TypePong},
 	} {
 		b, _ := json.Marshal(msg)
@@ -71,19 +73,20 @@ func ExampleNotification() {
 	// {"type":"notification","level":"info","kind":"best_auc","message":"Fold 2 reached its best validation AUC so far: 0.6789.","fold_id":2,"value":0.6789}
 	// {"type":"notification","level":"info","kind":"progress_50","message":"Training is 50% complete."}
 	// {"type":"batch_progress","fold_id":2,"epoch":7,"batch":3,"total_batches":20}
+	// {"type":"hpo_trial","trial":2,"total_trials":8,"state":"complete","params":{"lr":0.0021,"hidden":[64,64],"batch_size":128},"value":1.42,"best_trial":2,"best_value":1.42,"elapsed_seconds":31.5}
 	// {"type":"pong"}
 }
 
 func ExampleValidate() {
 	fmt.Println(schema.Validate([]byte(`{"status":"message","message":"Chargement des données..."}`)))
 	fmt.Println(schema.Validate([]byte(`{"type":"dataset_ready","size":"10000","min_samples":2048}`)))
-	err := schema.Validate([]byte(`{"type":"hpo_trial"}`))
+	err := schema.Validate([]byte(`{"type":"chart_update"}`))
 	fmt.Println(err, errors.Is(err, schema.ErrUnknownMessage))
 	// Output:
 	// <nil>
 	// schema: ws.dataset_ready.json: jsonschema validation failed with 'https://github.com/kairoscope/kairoscope/schema/jsonschema/ws.dataset_ready.json#'
 	// - at '/size': got string, want integer
-	// schema: unknown message: /ws type "hpo_trial" true
+	// schema: unknown message: /ws type "chart_update" true
 }
 
 func ExampleDecodeRunRequest() {

@@ -52,3 +52,40 @@ type BatchProgress struct {
 	Batch        int    `json:"batch"`
 	TotalBatches int    `json:"total_batches"`
 }
+
+// States of an HPOTrial.
+const (
+	TrialComplete = "complete" // the trial's cross-validation ran; Value is its score
+	TrialFailed   = "failed"   // the trial stopped on an error (Error); the study goes on
+)
+
+// HPOTrial is the seed's extension 2 ("Hyperparameter Trial Updates"): one
+// finished trial of a hyperparameter study (`kairoscope tune`, or a run of
+// kind "tune"), sent once per trial, in trial order. Trial is 0-indexed, as
+// fold_id and epoch are, and TotalTrials repeats the study's size so a
+// client that joins late can draw it.
+//
+// Value is the trial's objective, the mean val_loss over its folds (lower
+// is better); it is null when the trial failed. BestTrial and BestValue are
+// the best complete trial so far, this one included; both are null while
+// no trial has completed. ElapsedSeconds counts from the study's start.
+type HPOTrial struct {
+	Type           string    `json:"type"` // TypeHPOTrial
+	Trial          int       `json:"trial"`
+	TotalTrials    int       `json:"total_trials"`
+	State          string    `json:"state"` // TrialComplete or TrialFailed
+	Params         HPOParams `json:"params"`
+	Value          Float     `json:"value"`
+	Error          string    `json:"error,omitempty"` // why a failed trial failed
+	BestTrial      *int      `json:"best_trial"`
+	BestValue      Float     `json:"best_value"`
+	ElapsedSeconds Float     `json:"elapsed_seconds"`
+}
+
+// HPOParams are the hyperparameters a trial tried, under the names
+// RunRequest uses for them.
+type HPOParams struct {
+	LR        float64 `json:"lr"`
+	Hidden    []int   `json:"hidden"`
+	BatchSize int     `json:"batch_size"`
+}

@@ -18,6 +18,7 @@ const (
 
 	// Extensions announced by the seed's "Future Extensions" and one reply.
 	TypeBatchProgress = "batch_progress" // extension 1
+	TypeHPOTrial      = "hpo_trial"      // extension 2
 	TypeNotification  = "notification"   // extension 4
 	TypePong          = "pong"           // answer to a client's text "ping"
 )
@@ -75,6 +76,10 @@ type TrainingStart struct {
 	TotalEpochs    int    `json:"total_epochs"`
 	Device         string `json:"device,omitempty"`
 	FallbackReason string `json:"fallback_reason,omitempty"`
+	// TotalTrials is the size of a hyperparameter study (a tune), whose
+	// trials each run TotalFolds folds of at most TotalEpochs epochs and
+	// are reported by hpo_trial; absent for a training run.
+	TotalTrials int `json:"total_trials,omitempty"`
 }
 
 // Metrics are the numbers of one epoch, or a fold's final numbers in

@@ -34,6 +34,7 @@ var (
 		TypeTrainingError:    "ws.training_error.json",
 		TypePredictionDelta:  "ws.prediction_delta.json",
 		TypeBatchProgress:    "ws.batch_progress.json",
+		TypeHPOTrial:         "ws.hpo_trial.json",
 		TypeNotification:     "ws.notification.json",
 		TypePong:             "ws.pong.json",
 	}
