@@ -100,7 +100,7 @@ func ExampleDecodeRunRequest() {
 	_, err = schema.DecodeRunRequest(strings.NewReader(`{"dataset":"../data/bike.csv"}`), 4096)
 	fmt.Println(err)
 	// Output:
-	// {Dataset:bike Folds:0 Epochs:10 BatchSize:0 Hidden:[32 32] LR:0 Seed:0 Device: Patience:<nil> Horizons:0 OnOOM:} <nil>
+	// {Dataset:bike Folds:0 Epochs:10 BatchSize:0 Hidden:[32 32] LR:0 Seed:0 Device: Patience:<nil> Horizons:0 OnOOM: Kind: Trials:0} <nil>
 	// invalid run request: folds: must be from 1 to 20 (0 or absent: server default), got 50
 	// true
 	// invalid run request: dataset: must be the name of an embedded dataset matching ^[a-z0-9_-]{1,64}$ (such as "bike"), not a path; got "../data/bike.csv"

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ const (
 	MaxHiddenWidth  = 4096
 	MaxPatience     = 1000
 	MaxHorizons     = 365
+	MaxTrials       = 50 // trials of a tune
 
 	// DatasetNamePattern is what a dataset name looks like: a name of an
 	// embedded dataset, never a path.
@@ -60,7 +62,21 @@ type RunRequest struct {
 	Patience  *int    `json:"patience,omitempty"`   // epochs without improvement before stopping, 0 (never stop early)..MaxPatience
 	Horizons  int     `json:"horizons,omitempty"`   // targets per origin, 1..MaxHorizons; 0 chooses by series kind
 	OnOOM     string  `json:"on_oom,omitempty"`     // OnOOMFail or OnOOMHalve
+	Kind      string  `json:"kind,omitempty"`       // RunKindTrain ("" too) or RunKindTune
+	// Trials is the size of a tune (kind "tune"), 1..MaxTrials; 0 or absent:
+	// the engine's default (8). It is an error with any other kind.
+	Trials int `json:"trials,omitempty"`
 }
+
+// Kinds of run (RunRequest.Kind).
+const (
+	RunKindTrain = "train" // one walk-forward cross-validation with the request's parameters
+	// RunKindTune is a hyperparameter study: Trials cross-validations, each
+	// with lr, hidden and batch_size drawn from the documented search space
+	// (these three fields of the request are then ignored), reported by
+	// hpo_trial messages.
+	RunKindTune = "tune"
+)
 
 // What a run does when its device runs out of memory (RunRequest.OnOOM).
 const (
@@ -140,6 +156,10 @@ var runFields = map[string]runField{
 		func(req *RunRequest, raw json.RawMessage) error { return json.Unmarshal(raw, &req.Horizons) }},
 	"on_oom": {`one of "fail", "halve" (empty or absent: server default)`,
 		func(req *RunRequest, raw json.RawMessage) error { return json.Unmarshal(raw, &req.OnOOM) }},
+	"kind": {`one of "train", "tune" (empty or absent: train)`,
+		func(req *RunRequest, raw json.RawMessage) error { return json.Unmarshal(raw, &req.Kind) }},
+	"trials": {intRange(1, MaxTrials, `0 or absent: 8; only with "kind":"tune"`),
+		func(req *RunRequest, raw json.RawMessage) error { return json.Unmarshal(raw, &req.Trials) }},
 }
 
 func intRange(lo, hi int, zero string) string {
@@ -267,7 +287,7 @@ func decodeRunRequest(body []byte, req *RunRequest) error {
 		}
 		f, ok := runFields[name]
 		if !ok {
-			const known = "known fields are dataset, folds, epochs, batch_size, hidden, lr, seed, device, patience, horizons"
+			const known = "known fields are dataset, folds, epochs, batch_size, hidden, lr, seed, device, patience, horizons, on_oom, kind, trials"
 			if _, ok := runFields[strings.ToLower(name)]; ok {
 				return invalid(name, "unknown field; names are case-sensitive: did you mean %q?", strings.ToLower(name))
 			}
@@ -371,6 +391,18 @@ func (r RunRequest) Validate() error {
 	}
 	if r.Patience != nil && (*r.Patience < 0 || *r.Patience > MaxPatience) {
 		return invalid("patience", "must be from 0 (never stop early) to %d, got %d", MaxPatience, *r.Patience)
+	}
+	switch r.Kind {
+	case "", RunKindTrain:
+		if r.Trials != 0 {
+			return invalid("trials", `applies only to "kind":"tune", got %d with kind %q`, r.Trials, cmp.Or(r.Kind, RunKindTrain))
+		}
+	case RunKindTune:
+	default:
+		return invalid("kind", `must be one of "train", "tune" (empty or absent: train), got %q`, r.Kind)
+	}
+	if err := intIn("trials", r.Trials, 1, MaxTrials); err != nil {
+		return err
 	}
 	return intIn("horizons", r.Horizons, 1, MaxHorizons)
 }

@@ -33,6 +33,10 @@ func TestDecodeRunRequestAccepts(t *testing.T) {
 		{"lr 0.1e1", `{"lr":0.1E+1}`, RunRequest{LR: 1}},
 		{"lr negative zero is the default", `{"lr":-0.0e5}`, RunRequest{}},
 		{"lr smallest float", `{"lr":5e-324}`, RunRequest{LR: 5e-324}},
+		{"tune", `{"kind":"tune","trials":12,"epochs":5}`, RunRequest{Kind: RunKindTune, Trials: 12, Epochs: 5}},
+		{"tune with default trials", `{"kind":"tune","trials":0}`, RunRequest{Kind: RunKindTune}},
+		{"tune upper bound", `{"kind":"tune","trials":50}`, RunRequest{Kind: RunKindTune, Trials: 50}},
+		{"kind train", `{"kind":"train"}`, RunRequest{Kind: RunKindTrain}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,6 +75,11 @@ func TestDecodeRunRequestRejects(t *testing.T) {
 		{"odd unknown key", `{"a\nb":1}`, `"a\nb"`, "unknown field"},
 		{"long unknown key", `{"` + strings.Repeat("k", 100) + `":1}`, `"` + strings.Repeat("k", 64) + `"`, "unknown field"},
 		{"type field", `{"type":"train"}`, "type", "unknown field"},
+		{"unknown kind", `{"kind":"search"}`, "kind", `must be one of "train", "tune" (empty or absent: train), got "search"`},
+		{"trials too many", `{"kind":"tune","trials":51}`, "trials", "must be from 1 to 50"},
+		{"trials negative", `{"kind":"tune","trials":-1}`, "trials", "must be from 1 to 50"},
+		{"trials without tune", `{"trials":4}`, "trials", `applies only to "kind":"tune", got 4 with kind "train"`},
+		{"trials a string", `{"kind":"tune","trials":"4"}`, "trials", `must be an integer from 1 to 50`},
 		{"duplicate", `{"folds":3,"folds":4}`, "folds", "given twice"},
 		{"null field", `{"epochs":null}`, "epochs", "must be an integer from 1 to 1000 (0 or absent: server default), got null"},
 		{"string for int", `{"folds":"5"}`, "folds", `must be an integer from 1 to 20 (0 or absent: server default), got a string "5"`},

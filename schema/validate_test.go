@@ -352,7 +352,7 @@ func TestRunRequestLimitsMatchSchema(t *testing.T) {
 		t.Error("run_request.json must not allow additional properties")
 	}
 	for field, max := range map[string]float64{
-		"folds": MaxFolds, "epochs": MaxEpochs, "batch_size": MaxBatchSize, "patience": MaxPatience, "horizons": MaxHorizons,
+		"folds": MaxFolds, "epochs": MaxEpochs, "batch_size": MaxBatchSize, "patience": MaxPatience, "horizons": MaxHorizons, "trials": MaxTrials,
 	} {
 		p := s.prop(t, field)
 		if p["type"] != "integer" || p["minimum"] != 0.0 || p["maximum"] != max {
@@ -369,6 +369,9 @@ func TestRunRequestLimitsMatchSchema(t *testing.T) {
 	}
 	if got, want := s.prop(t, "dataset")["pattern"], strings.Replace(DatasetNamePattern, "{1,", "{0,", 1); got != want {
 		t.Errorf("dataset pattern %v, want %v (DatasetNamePattern, or empty)", got, want)
+	}
+	if want := []any{"", RunKindTrain, RunKindTune}; !slices.Equal(s.prop(t, "kind")["enum"].([]any), want) {
+		t.Errorf("kind enum %v, want %v", s.prop(t, "kind")["enum"], want)
 	}
 	enum := s.prop(t, "device")["enum"]
 	if want := []any{"", DeviceAuto, DeviceCPU, DeviceGPU}; !slices.Equal(enum.([]any), want) {
