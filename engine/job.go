@@ -28,7 +28,8 @@ type Runtime struct {
 }
 
 // RunJob runs one worker job and emits its messages: the training schema
-// for a train job, the /ws/predict statuses for a forecast. A failure is
+// for a train job, training_start, hpo_trial and training_complete for a
+// tune (Tune), the /ws/predict statuses for a forecast. A failure is
 // emitted (training_error or error) and returned.
 func RunJob(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error {
 	if spec.Kind == worker.KindForecast {
@@ -39,7 +40,12 @@ func RunJob(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error 
 		emit(&schema.TrainingError{Type: schema.TypeTrainingError, Error: err.Error()})
 		return err
 	}
-	_, err = Train(ctx, s, specConfig(Defaults(), spec, rt), emit)
+	cfg := specConfig(Defaults(), spec, rt)
+	if spec.Kind == worker.KindTune {
+		_, err = Tune(ctx, s, cfg, TuneOptions{Trials: spec.Trials}, emit)
+		return err
+	}
+	_, err = Train(ctx, s, cfg, emit)
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kairoscope/kairoscope/engine/dataset"
+	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
 )
 
@@ -302,5 +303,22 @@ func TestSearchSpaceSeeds(t *testing.T) {
 	}
 	if c := params(1, 2.0); !reflect.DeepEqual(a, c) {
 		t.Errorf("seed 1 drew %+v, then %+v with other outcomes", a, c)
+	}
+}
+
+// A worker job of kind tune runs a study on the embedded data.
+func TestRunJobTune(t *testing.T) {
+	dir := t.TempDir()
+	var msgs []any
+	spec := worker.Spec{Kind: worker.KindTune, Dataset: "bike", Reports: dir, Folds: 2, Epochs: 1, Trials: 2, Seed: 3}
+	if err := RunJob(context.Background(), spec, Runtime{}, func(m any) { msgs = append(msgs, m) }); err != nil {
+		t.Fatal(err)
+	}
+	validated(t, msgs)
+	if n := len(trials(msgs)); n != 2 || len(msgs) != 4 {
+		t.Fatalf("%d messages with %d hpo_trial: %v", len(msgs), n, msgs)
+	}
+	if done, ok := msgs[3].(*schema.TrainingComplete); !ok || done.SummaryPath != filepath.Join(dir, "tune_summary.json") {
+		t.Errorf("last message %#v", msgs[3])
 	}
 }

@@ -150,3 +150,10 @@ func TestReadSpecRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestReadSpecAcceptsTune(t *testing.T) {
+	s, err := ReadSpec(strings.NewReader(`{"kind":"tune","dataset":"bike","trials":4}`))
+	if err != nil || s.Kind != KindTune || s.Trials != 4 {
+		t.Errorf("%+v %v", s, err)
+	}
+}

@@ -10,6 +10,12 @@ import (
 const (
 	KindTrain    = "train"    // walk-forward CV; emits the training schema's messages
 	KindForecast = "forecast" // train on the whole history and forecast; emits /ws/predict messages
+	// KindTune is a hyperparameter study (engine.Tune): Trials walk-forward
+	// CVs with lr, hidden and batch size drawn from the search space (the
+	// spec's own LR, Hidden and BatchSize are not used); emits
+	// training_start, hpo_trial per trial, then training_complete or
+	// training_error.
+	KindTune = "tune"
 )
 
 // Spec is one job. Zero fields take the engine's defaults.
@@ -30,6 +36,7 @@ type Spec struct {
 	Horizons  int     `json:"horizons,omitempty"`
 	Horizon   int     `json:"horizon,omitempty"` // forecast days
 	Ensemble  int     `json:"ensemble,omitempty"`
+	Trials    int     `json:"trials,omitempty"` // a tune's trials; 0: the engine's default
 	// PredictionDeltas asks for prediction_delta messages after each epoch.
 	PredictionDeltas bool `json:"prediction_deltas,omitempty"`
 	// OnOOM "halve" retries a fold that ran out of device memory with half
@@ -49,8 +56,8 @@ func ReadSpec(r io.Reader) (Spec, error) {
 	if err := dec.Decode(&s); err != nil {
 		return s, fmt.Errorf("worker: reading the job spec: %w", err)
 	}
-	if s.Kind != KindTrain && s.Kind != KindForecast {
-		return s, fmt.Errorf("worker: unknown job kind %q (want %s or %s)", s.Kind, KindTrain, KindForecast)
+	if s.Kind != KindTrain && s.Kind != KindForecast && s.Kind != KindTune {
+		return s, fmt.Errorf("worker: unknown job kind %q (want %s, %s or %s)", s.Kind, KindTrain, KindForecast, KindTune)
 	}
 	if (s.Dataset == "") == (s.DataPath == "") {
 		return s, fmt.Errorf("worker: the job spec needs exactly one of dataset and data_path")
