@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -443,5 +444,96 @@ func TestKilledForecastWorker(t *testing.T) {
 	}
 	if resp, err := http.Get(ts.URL + "/"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("server after the kill: %v %v", resp, err)
+	}
+}
+
+// tuneScript emits a short study as engine.Tune does: training_start with
+// total_trials, an hpo_trial per trial (the second one failed), and the
+// tune_summary.json path.
+func tuneScript(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+	emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: true, TotalFolds: 2, TotalEpochs: 1, Device: "cpu", TotalTrials: spec.Trials})
+	best := 0
+	for k := range spec.Trials {
+		tr := schema.HPOTrial{Type: schema.TypeHPOTrial, Trial: k, TotalTrials: spec.Trials, State: schema.TrialComplete,
+			Params: schema.HPOParams{LR: 1e-3, Hidden: []int{64, 64}, BatchSize: 128}, Value: schema.Float(2 - 0.1*float64(k)),
+			BestTrial: &best, BestValue: 2, ElapsedSeconds: schema.Float(k)}
+		if k == 1 {
+			tr.State, tr.Error, tr.Value = schema.TrialFailed, "diverged", schema.Float(math.NaN())
+		}
+		emitJSON(emit, tr)
+	}
+	emitJSON(emit, schema.TrainingComplete{Type: schema.TypeTrainingComplete, FoldsCompleted: 2, SummaryPath: spec.Reports + "/tune_summary.json"})
+	return nil
+}
+
+// A run of kind tune reaches the worker as a tune job, and its hpo_trial
+// messages go to /ws like any run's: stamped, in order, kept for replay.
+func TestTuneRun(t *testing.T) {
+	var got worker.Spec
+	var mu sync.Mutex
+	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		mu.Lock()
+		got = spec
+		mu.Unlock()
+		return tuneScript(ctx, spec, emit)
+	}}, nil)
+	c := ts.dial(t, "/ws")
+	code, info := postRun(t, ts, `{"dataset":"bike","kind":"tune","trials":3,"folds":2,"epochs":1,"seed":7}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, info)
+	}
+	id := info["run_id"].(string)
+	msgs := readUntil(t, c, isType(schema.TypeTrainingComplete))
+	var trials []map[string]any
+	for i, m := range msgs {
+		if m["run_id"] != id || m["seq"] != float64(i+1) {
+			t.Errorf("message %d: run_id %v seq %v", i, m["run_id"], m["seq"])
+		}
+		if m["type"] == schema.TypeHPOTrial {
+			trials = append(trials, m)
+		}
+	}
+	if len(trials) != 3 || trials[1]["state"] != schema.TrialFailed || trials[1]["value"] != nil {
+		t.Errorf("hpo_trial messages %v", trials)
+	}
+	mu.Lock()
+	if got.Kind != worker.KindTune || got.Trials != 3 || got.Folds != 2 || got.Epochs != 1 || got.Seed != 7 || got.PredictionDeltas {
+		t.Errorf("spec %+v", got)
+	}
+	mu.Unlock()
+	late := readUntil(t, ts.dial(t, "/ws?run="+id), isType(schema.TypeTrainingComplete))
+	if len(late) != len(msgs) {
+		t.Errorf("replay has %d messages, live had %d", len(late), len(msgs))
+	}
+	info2 := waitState(t, ts, id, StateCompleted)
+	if !strings.HasSuffix(info2.SummaryPath, "tune_summary.json") || info2.Request.Kind != schema.RunKindTune {
+		t.Errorf("run info %+v", info2)
+	}
+}
+
+// A train run stays a train job, and tune's bounds are checked.
+func TestTuneRunRequests(t *testing.T) {
+	specs := make(chan worker.Spec, 1)
+	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		specs <- spec
+		return trainScript(ctx, spec, emit)
+	}}, nil)
+	for body, want := range map[string]string{
+		`{"kind":"tune","trials":51}`: "trials: must be from 1 to 50",
+		`{"trials":3}`:                `trials: applies only to "kind":"tune"`,
+		`{"kind":"grid"}`:             "kind",
+	} {
+		code, m := postRun(t, ts, body)
+		if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(m["error"]), want) {
+			t.Errorf("%s: %d %v", body, code, m)
+		}
+	}
+	c := ts.dial(t, "/ws")
+	if code, m := postRun(t, ts, `{"kind":"train","epochs":2}`); code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, m)
+	}
+	readUntil(t, c, isType(schema.TypeTrainingComplete))
+	if s := <-specs; s.Kind != worker.KindTrain || s.Trials != 0 || !s.PredictionDeltas {
+		t.Errorf("train spec %+v", s)
 	}
 }
