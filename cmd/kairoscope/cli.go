@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"train":    {"cross-validate the model on a CSV series and write reports", runTrain},
 		"predict":  {"train on a whole series and forecast the next days", runPredict},
 		"backtest": {"score the forecast from rolling origins (sCRPS, coverage per horizon)", runBacktest},
+		"tune":     {"search lr, hidden widths and batch size by cross-validated random search", runTune},
 		"serve":    {"serve the training hub (/ws), the prediction pipeline (/ws/predict) and the REST API", runServe},
 		"worker":   {"run one job spec from stdin, messages as JSON lines on stdout (started by serve)", runWorker},
 	}
