@@ -73,7 +73,7 @@ const (
 	RunKindTrain = "train" // one walk-forward cross-validation with the request's parameters
 	// RunKindTune is a hyperparameter study: Trials cross-validations, each
 	// with lr, hidden and batch_size drawn from the documented search space
-	// (these three fields of the request are then ignored), reported by
+	// (a tune request that sets any of the three is refused), reported by
 	// hpo_trial messages.
 	RunKindTune = "tune"
 )
@@ -398,6 +398,15 @@ func (r RunRequest) Validate() error {
 			return invalid("trials", `applies only to "kind":"tune", got %d with kind %q`, r.Trials, cmp.Or(r.Kind, RunKindTrain))
 		}
 	case RunKindTune:
+		// The study draws these; a value here would be silently lost.
+		switch {
+		case r.LR != 0:
+			return invalid("lr", `is searched by "kind":"tune"; leave it out`)
+		case len(r.Hidden) > 0:
+			return invalid("hidden", `is searched by "kind":"tune"; leave it out`)
+		case r.BatchSize != 0:
+			return invalid("batch_size", `is searched by "kind":"tune"; leave it out`)
+		}
 	default:
 		return invalid("kind", `must be one of "train", "tune" (empty or absent: train), got %q`, r.Kind)
 	}
