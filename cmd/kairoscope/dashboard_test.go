@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,6 +65,7 @@ func artifactsDir(t *testing.T) string {
 // mid-run and another after the end (replays add no duplicate); every
 // fold's reliability bins equal those of the rows sent; the forecast
 // equals the one a Go client of /ws/predict got; a run can be cancelled; a
+// tune started over the API shows its trials' values as sent; a
 // phone-sized page replays the history and fits its width; and no page
 // logged an error. It saves a desktop and a phone screenshot.
 func TestE2EDashboard(t *testing.T) {
@@ -151,10 +153,29 @@ func TestE2EDashboard(t *testing.T) {
 	waitJS[bool](t, desk, pageWait, `document.querySelector("main").dataset.runState === "cancelled" && document.querySelector("#cancel").disabled`)
 	sent.wait(t, long, "training_error", pageWait)
 
+	// A tune started over the API: the page follows it and lists its
+	// trials with the values sent.
+	tune := startTune(t, srv.addr)
+	sent.wait(t, tune, "training_complete", smallRunWait)
+	waitJS[bool](t, desk, pageWait, fmt.Sprintf(`(() => { const m = document.querySelector("main").dataset;
+		return m.runId === %q && m.runState === "completed" && !document.querySelector("#trials-section").hidden })()`, tune))
+	got := evalJS[map[string]string](t, desk, `Object.fromEntries([...document.querySelectorAll("#trials-body tr[data-trial]")].map(tr => [tr.dataset.trial, tr.dataset.value]))`)
+	want := sent.trialValues(tune)
+	if len(want) != 2 || len(got) != len(want) {
+		t.Fatalf("trials on the page %v, sent %v; want the 2 trials", got, want)
+	}
+	for k, v := range want {
+		if !sameNumber(got[k], v) {
+			t.Errorf("trial %s: page shows value %s, sent %s", k, got[k], v)
+		}
+	}
+	do(t, desk, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	screenshot(t, desk, filepath.Join(dir, "dashboard-tune.png"))
+
 	// A phone: a new page replays the history, shows the first run when
 	// chosen, and fits the screen's width.
 	phone, phoneCon := openDashboard(t, browser, fmt.Sprintf("http://%s/dashboard?token=%s", srv.addr, dashboardToken), 390, 844, true)
-	waitJS[bool](t, phone, pageWait, fmt.Sprintf(`document.querySelector("main").dataset.runId === %q`, long))
+	waitJS[bool](t, phone, pageWait, fmt.Sprintf(`document.querySelector("main").dataset.runId === %q`, tune)) // the newest run
 	do(t, phone, chromedp.SetValue(chromedp.CSS("#run-select"), runID),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#run-select").dispatchEvent(new Event("change"))`))
 	waitJS[bool](t, phone, pageWait, fmt.Sprintf(`document.querySelector("main").dataset.runState === "completed" && document.querySelectorAll("#fold-notes li").length === %s`, dashboardRunFolds))
@@ -534,6 +555,42 @@ func (f *wsFollower) wait(t *testing.T, runID, typ string, d time.Duration) {
 			t.Fatalf("no %s for %s on /ws within %v", typ, runID, d)
 		}
 	}
+}
+
+// trialValues returns the value of every hpo_trial of run runID, by trial.
+func (f *wsFollower) trialValues(runID string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for _, m := range f.msgs {
+		if str(m["run_id"]) == runID && str(m["type"]) == "hpo_trial" {
+			out[string(m["trial"])] = string(m["value"])
+		}
+	}
+	return out
+}
+
+// startTune starts a tune of 2 small trials through POST /api/runs and
+// returns its run ID.
+func startTune(t *testing.T, addr string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/api/runs", strings.NewReader(`{"kind":"tune","trials":2,"folds":2,"epochs":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+dashboardToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /api/runs (tune): %s, %v", resp.Status, err)
+	}
+	return info.RunID
 }
 
 // reliability returns, for each completed fold of run runID, the

@@ -30,6 +30,7 @@ export class Runs {
         dataset: null, // dataset_ready
         start: null, // training_start
         folds: [], // by fold_id: see fold()
+        trials: [], // a tune's hpo_trial messages, by trial
         notes: [],
         error: null,
         complete: null, // training_complete
@@ -87,7 +88,11 @@ export class Runs {
         break;
       case "training_start":
         r.start = msg;
-        for (let i = 0; i < msg.total_folds; i++) fold(r, i);
+        // A tune's folds are its trials': it reports trials, not epochs.
+        if (!msg.total_trials) for (let i = 0; i < msg.total_folds; i++) fold(r, i);
+        break;
+      case "hpo_trial":
+        r.trials[msg.trial] = msg;
         break;
       case "batch_progress": {
         const f = fold(r, msg.fold_id);

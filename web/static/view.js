@@ -4,7 +4,7 @@
 // messages. Exact values sit in data-* attributes for tests and tools; the
 // text shows them rounded.
 
-import { METRICS } from "./runs.js";
+import { METRICS, ACTIVE } from "./runs.js";
 import { Chart, epochOpts, reliabilityOpts, forecastOpts, foldColor } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -65,6 +65,7 @@ export function renderRun(run) {
   renderProgress(run);
   renderCurves(run);
   renderTable(run);
+  renderTrials(run);
   renderReliability(run);
   renderNotes(run);
 }
@@ -80,7 +81,8 @@ function renderSummary(run) {
   if (ds) parts.push(`dataset ${ds}`);
   if (run.dataset) parts.push(`${run.dataset.size} samples`);
   if (run.start) {
-    parts.push(`${run.start.total_folds} folds × ${run.start.total_epochs} epochs`);
+    const cv = `${run.start.total_folds} folds × ${run.start.total_epochs} epochs`;
+    parts.push(run.start.total_trials ? `tune: ${run.start.total_trials} trials of ${cv}` : cv);
     if (run.start.device) parts.push(`on ${run.start.device}`);
   }
   let text = parts.join(" · ");
@@ -98,17 +100,23 @@ function setText(e, text) {
 
 function renderProgress(run) {
   const box = $("progress");
-  const folds = run ? foldCount(run) : 0;
-  const key = run ? `${run.id}/${folds}` : "";
+  const tune = run && run.start && run.start.total_trials;
+  const folds = run && !tune ? foldCount(run) : 0;
+  const key = run ? `${run.id}/${folds}/${tune ? "tune" : ""}` : "";
   if (box.dataset.key !== key) {
     box.dataset.key = key;
     box.replaceChildren();
     if (run) {
-      box.append(progressRow("overall", "All folds", null));
+      box.append(progressRow("overall", tune ? "All trials" : "All folds", null));
       for (let i = 0; i < folds; i++) box.append(progressRow(`fold-${i}`, `Fold ${i + 1}`, i));
     }
   }
   if (!run) return;
+  if (tune) {
+    const done = run.trials.filter(Boolean).length;
+    setProgress("overall", done, tune, `${done} / ${tune} trials${ACTIVE.has(run.state) ? "" : ` · ${run.state}`}`);
+    return;
+  }
   const total = totalEpochs(run);
   let done = 0;
   for (let i = 0; i < folds; i++) {
@@ -182,6 +190,26 @@ function renderTable(run) {
   }
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: METRICS.length + 3, text: "No epoch yet." })));
   body.replaceChildren(...rows);
+}
+
+// renderTrials lists a tune's trials, the best marked; exact values are in
+// data-* attributes. The section shows only for a tune.
+function renderTrials(run) {
+  const trials = run ? run.trials.filter(Boolean) : [];
+  $("trials-section").hidden = !(run && run.start && run.start.total_trials);
+  const best = trials.length ? trials[trials.length - 1].best_trial : null;
+  const rows = trials.map((m) => {
+    const p = m.params;
+    return el("tr", { "data-trial": m.trial, "data-value": exact(m.value), "data-state": m.state, class: m.trial === best ? "best" : "" },
+      el("th", { scope: "row", text: String(m.trial) }),
+      el("td", { text: p.lr.toExponential(2) }),
+      el("td", { text: p.hidden.join(", ") }),
+      el("td", { text: String(p.batch_size) }),
+      el("td", { text: m.state === "complete" ? fmt(m.value) : "–" }),
+      el("td", { text: m.trial === best ? "best" : m.state === "failed" ? `failed: ${m.error || ""}` : "" }));
+  });
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 6, text: "No trial yet." })));
+  $("trials-body").replaceChildren(...rows);
 }
 
 function swatch(i) {
