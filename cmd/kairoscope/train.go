@@ -95,28 +95,14 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var sinks []func(any)
-	if *events != "" {
-		w, closeFn, err := openEvents(*events, e.stdout)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		enc := json.NewEncoder(w)
-		sinks = append(sinks, func(m any) { enc.Encode(m) })
+	ev, err := openEvents(*events, e)
+	if err != nil {
+		return err
 	}
-	progressOut := e.stdout
-	if *events == "-" {
-		progressOut = e.stderr // stdout carries the JSON lines
-	}
-	prog := newProgress(progressOut, cfg.Folds, cfg.Epochs)
-	sinks = append(sinks, prog.observe)
+	defer ev.close()
+	prog := newProgress(ev.out, cfg.Folds, cfg.Epochs)
 	e.log.Info().Str("data", mf.data).Int("rows", s.Len()).Str("frequency", s.Freq.String()).Str("target", s.Target).Msg("training")
-	sum, err := engine.Train(ctx, s, cfg, func(m any) {
-		for _, sink := range sinks {
-			sink(m)
-		}
-	})
+	sum, err := engine.Train(ctx, s, cfg, ev.emit(prog.observe))
 	prog.finish()
 	if err != nil {
 		return err
@@ -127,13 +113,37 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 }
 
 // openEvents opens the --events destination.
-func openEvents(dst string, stdout io.Writer) (io.Writer, func() error, error) {
-	if dst == "-" {
-		return stdout, func() error { return nil }, nil
+// events is where a command's messages go: the JSON lines of --events (a
+// file, or - for stdout), and its own lines for people, which go to stderr
+// when stdout carries the JSON lines.
+type events struct {
+	enc   *json.Encoder // nil without --events
+	out   io.Writer     // the lines for people
+	close func() error
+}
+
+func openEvents(dst string, e *env) (*events, error) {
+	ev := &events{out: e.stdout, close: func() error { return nil }}
+	switch dst {
+	case "":
+	case "-":
+		ev.enc, ev.out = json.NewEncoder(e.stdout), e.stderr
+	default:
+		f, err := os.Create(dst)
+		if err != nil {
+			return nil, fmt.Errorf("--events: %w", err)
+		}
+		ev.enc, ev.close = json.NewEncoder(f), f.Close
 	}
-	f, err := os.Create(dst)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--events: %w", err)
+	return ev, nil
+}
+
+// emit writes each message as a JSON line, if asked, then shows it.
+func (ev *events) emit(show func(any)) func(any) {
+	return func(m any) {
+		if ev.enc != nil {
+			ev.enc.Encode(m)
+		}
+		show(m)
 	}
-	return f, f.Close, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -51,27 +50,14 @@ func runTune(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var sinks []func(any)
-	if *events != "" {
-		w, closeFn, err := openEvents(*events, e.stdout)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		enc := json.NewEncoder(w)
-		sinks = append(sinks, func(m any) { enc.Encode(m) })
+	ev, err := openEvents(*events, e)
+	if err != nil {
+		return err
 	}
-	out := e.stdout
-	if *events == "-" {
-		out = e.stderr // stdout carries the JSON lines
-	}
-	sinks = append(sinks, func(m any) { tuneLine(out, m) })
+	defer ev.close()
+	out := ev.out
 	e.log.Info().Str("data", data).Int("rows", s.Len()).Int("trials", *trials).Msg("tuning")
-	sum, err := engine.Tune(ctx, s, cfg, engine.TuneOptions{Trials: *trials}, func(m any) {
-		for _, sink := range sinks {
-			sink(m)
-		}
-	})
+	sum, err := engine.Tune(ctx, s, cfg, engine.TuneOptions{Trials: *trials}, ev.emit(func(m any) { tuneLine(out, m) }))
 	if err != nil {
 		return err
 	}
