@@ -163,7 +163,7 @@ func (e *Executor) compile(net *model.Net) error {
 	for _, n := range order {
 		switch {
 		case n.IsVar():
-			vals, ok := float32s(n.Value())
+			vals, ok := model.Float32s(n.Value())
 			if !ok {
 				return notImplemented("input %v holds %T: the device runs float32 graphs", n, n.Value())
 			}
@@ -188,8 +188,8 @@ func (e *Executor) compile(net *model.Net) error {
 					return fmt.Errorf("%w (copying parameter %s in)", err, b.name)
 				}
 			}
-		case isConstant(n):
-			vals, ok := float32s(n.Value())
+		case model.IsConstant(n):
+			vals, ok := model.Float32s(n.Value())
 			if !ok {
 				return notImplemented("constant %v holds %T: the device runs float32 graphs", n, n.Value())
 			}
@@ -244,7 +244,7 @@ func (e *Executor) placeParams(c *compiler, order G.Nodes, host [][]float32) err
 		if !n.IsVar() {
 			continue
 		}
-		vals, _ := float32s(n.Value())
+		vals, _ := model.Float32s(n.Value())
 		i := slices.IndexFunc(host, func(h []float32) bool { return sameArray(vals, h) })
 		if i < 0 {
 			continue
@@ -333,7 +333,7 @@ func (e *Executor) forwardChain(c *compiler) error {
 	}
 	prev := e.x.node
 	for _, n := range c.dense {
-		ch := children(e.g, n)
+		ch := model.Operands(e.g, n)
 		w, okW := isParam(ch[1])
 		b, okB := isParam(ch[2])
 		if ch[0] != prev || !okW || !okB {
@@ -346,7 +346,7 @@ func (e *Executor) forwardChain(c *compiler) error {
 		e.fwd = append(e.fwd, l)
 		prev = n
 	}
-	if len(e.fwd) == 0 || children(e.g, c.loss)[0] != prev || e.fwd[len(e.fwd)-1].out != model.Outputs {
+	if len(e.fwd) == 0 || model.Operands(e.g, c.loss)[0] != prev || e.fwd[len(e.fwd)-1].out != model.Outputs {
 		return notImplemented("Forward: the loss does not read the last dense layer's [batch, %d] output", model.Outputs)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/kairoscope/kairoscope/engine/model"
 	"github.com/kairoscope/kairoscope/engine/ops"
 )
 
@@ -136,30 +137,7 @@ type compiler struct {
 // this looks at what it does export: a statement's op has no type.
 func isRead(n *G.Node) bool {
 	op := n.Op()
-	return op != nil && op.Type() == nil && op.String() == "print" && len(children(n.Graph(), n)) == 1
-}
-
-// isConstant reports whether n is a constant (an op of arity 0 with a
-// bound value, such as the seed gradient gorgonia.Grad adds).
-func isConstant(n *G.Node) bool {
-	op := n.Op()
-	return op != nil && op.Type() != nil && op.Arity() == 0 && len(children(n.Graph(), n)) == 0 && n.Value() != nil
-}
-
-// float32s returns the values of v, a float32 scalar or dense tensor.
-func float32s(v G.Value) ([]float32, bool) {
-	switch v := v.(type) {
-	case *G.F32:
-		return []float32{float32(*v)}, true
-	case tensor.Tensor:
-		switch d := v.Data().(type) {
-		case []float32:
-			return d, true
-		case float32:
-			return []float32{d}, true
-		}
-	}
-	return nil, false
+	return op != nil && op.Type() == nil && op.String() == "print" && len(model.Operands(n.Graph(), n)) == 1
 }
 
 func notImplemented(format string, args ...any) error {
@@ -222,7 +200,7 @@ func (c *compiler) displayNames(order G.Nodes) map[*G.Node]string {
 		switch op := n.Op().(type) {
 		case ops.ActGradOp:
 			base := "z"
-			if y, ok := names[children(c.e.g, n)[1]]; ok && strings.HasPrefix(y, "h") {
+			if y, ok := names[model.Operands(c.e.g, n)[1]]; ok && strings.HasPrefix(y, "h") {
 				base += y[1:]
 			}
 			names[n] = c.name("d" + base)
@@ -233,21 +211,6 @@ func (c *compiler) displayNames(order G.Nodes) map[*G.Node]string {
 		}
 	}
 	return names
-}
-
-// children returns n's operands in order. *gorgonia.Node does not export
-// them; ExprGraph.From (gonum's graph interface) returns them, in operand
-// order, duplicates kept.
-func children(g *G.ExprGraph, n *G.Node) G.Nodes {
-	it := g.From(n.ID())
-	if it == nil {
-		return nil
-	}
-	out := make(G.Nodes, 0, it.Len())
-	for it.Next() {
-		out = append(out, it.Node().(*G.Node))
-	}
-	return out
 }
 
 func isOp[T ops.Op](n *G.Node) bool {
@@ -269,7 +232,7 @@ func (c *compiler) compile(order G.Nodes) error {
 		if n.Dtype() != tensor.Float32 {
 			return notImplemented("node %v is %v: the device runs float32 graphs", n, n.Dtype())
 		}
-		for _, ch := range children(c.e.g, n) {
+		for _, ch := range model.Operands(c.e.g, n) {
 			if _, ok := c.bufs[ch]; !ok {
 				return fmt.Errorf("cuda: node %v reads %v before it is computed", n, ch)
 			}
@@ -282,7 +245,7 @@ func (c *compiler) compile(order G.Nodes) error {
 }
 
 func (c *compiler) node(n *G.Node, op ops.Op) error {
-	ch := children(c.e.g, n)
+	ch := model.Operands(c.e.g, n)
 	in := func(i int) *buffer { return c.bufs[ch[i]] }
 	if isOp[ops.ProbLossOp](n) {
 		return c.probLoss(n)
@@ -359,7 +322,7 @@ func (c *compiler) probLoss(n *G.Node) error {
 	}
 	name := c.display[n]
 	op := n.Op().(ops.ProbLossOp)
-	ch := children(c.e.g, n)
+	ch := model.Operands(c.e.g, n)
 	out, r, wt := c.bufs[ch[0]], c.bufs[ch[1]], c.bufs[ch[2]]
 	acc, err := c.alloc(n, name, accLen)
 	if err != nil {
@@ -386,11 +349,11 @@ func (c *compiler) probLoss(n *G.Node) error {
 // to the gradient node: that node's launches are emitted first if the
 // topological order has not reached them yet.
 func (c *compiler) probLossGrad(n *G.Node, op ops.ProbLossGradOp, out *buffer) error {
-	ch := children(c.e.g, n)
+	ch := model.Operands(c.e.g, n)
 	var loss *G.Node
 	for _, cand := range c.e.g.AllNodes() {
 		lop, ok := cand.Op().(ops.ProbLossOp)
-		cc := children(c.e.g, cand)
+		cc := model.Operands(c.e.g, cand)
 		if ok && lop.BCEWeight() == op.BCEWeight() && cc[0] == ch[0] && cc[1] == ch[1] && cc[2] == ch[2] {
 			loss = cand
 			break
@@ -403,10 +366,10 @@ func (c *compiler) probLossGrad(n *G.Node, op ops.ProbLossGradOp, out *buffer) e
 		return err
 	}
 	g := ch[3]
-	if !isConstant(g) {
+	if !model.IsConstant(g) {
 		return notImplemented("%v: the upstream gradient %v is computed on the device; only a constant seed is supported", n, g)
 	}
-	gv, ok := float32s(g.Value())
+	gv, ok := model.Float32s(g.Value())
 	if !ok || len(gv) != 1 {
 		return notImplemented("%v: upstream gradient value %v", n, g.Value())
 	}

@@ -54,8 +54,8 @@ func compileProgram(g *G.ExprGraph) (*program, error) {
 	var opNodes G.Nodes
 	for _, n := range order {
 		switch {
-		case n.IsVar() || isConstant(g, n):
-			v, ok := float32s(n.Value())
+		case n.IsVar() || IsConstant(n):
+			v, ok := Float32s(n.Value())
 			if !ok {
 				return nil, fmt.Errorf("model: %w: input %v holds %T", errNoHostKernel, n, n.Value())
 			}
@@ -99,7 +99,7 @@ func (c *compiler) node(n *G.Node) error {
 	if n.Dtype() != tensor.Float32 {
 		return fmt.Errorf("model: %w: node %v is %v", errNoHostKernel, n, n.Dtype())
 	}
-	ch := children(c.g, n)
+	ch := Operands(c.g, n)
 	in := make([][]float32, len(ch))
 	shapes := make([]tensor.Shape, len(ch))
 	for i, x := range ch {
@@ -198,13 +198,13 @@ func pairLosses(g *G.ExprGraph, opNodes G.Nodes) map[*G.Node]*G.Node {
 		if !ok || readByOp(g, loss) {
 			continue
 		}
-		lc := children(g, loss)
+		lc := Operands(g, loss)
 		for _, grad := range opNodes {
 			gop, ok := grad.Op().(ops.ProbLossGradOp)
 			if !ok || gop.BCEWeight() != lop.BCEWeight() || pair[grad] != nil {
 				continue
 			}
-			if gc := children(g, grad); len(gc) == 4 && len(lc) == 3 && gc[0] == lc[0] && gc[1] == lc[1] && gc[2] == lc[2] {
+			if gc := Operands(g, grad); len(gc) == 4 && len(lc) == 3 && gc[0] == lc[0] && gc[1] == lc[1] && gc[2] == lc[2] {
 				pair[loss], pair[grad] = grad, loss
 				break
 			}
@@ -222,39 +222,4 @@ func readByOp(g *G.ExprGraph, n *G.Node) bool {
 		}
 	}
 	return false
-}
-
-// isConstant reports whether n is a constant: an op of arity 0 with a
-// bound value and no operands, such as the seed gradient gorgonia.Grad adds.
-func isConstant(g *G.ExprGraph, n *G.Node) bool {
-	op := n.Op()
-	return op != nil && op.Type() != nil && op.Arity() == 0 && len(children(g, n)) == 0 && n.Value() != nil
-}
-
-// float32s returns the values of v, a float32 scalar or dense tensor: the
-// tensor's own backing array, so writes to it are seen.
-func float32s(v G.Value) ([]float32, bool) {
-	switch v := v.(type) {
-	case *G.F32:
-		return []float32{float32(*v)}, true
-	case tensor.Tensor:
-		if d, ok := v.Data().([]float32); ok {
-			return d, true
-		}
-	}
-	return nil, false
-}
-
-// children returns n's operands in order (ExprGraph.From keeps operand
-// order; *gorgonia.Node does not export them).
-func children(g *G.ExprGraph, n *G.Node) G.Nodes {
-	it := g.From(n.ID())
-	if it == nil {
-		return nil
-	}
-	out := make(G.Nodes, 0, it.Len())
-	for it.Next() {
-		out = append(out, it.Node().(*G.Node))
-	}
-	return out
 }
