@@ -6,16 +6,16 @@ import (
 	"fmt"
 
 	"github.com/kairoscope/kairoscope/datasets"
-	"github.com/kairoscope/kairoscope/engine/dataset"
 	"github.com/kairoscope/kairoscope/engine/model"
-	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 // Messages of the prediction pipeline, worded as the seed does.
 const (
 	msgLoading     = "Chargement des données..."
 	msgForecasting = "Prédiction Kairoscope du futur en cours..."
+	msgFallback    = "GPU indisponible, prédiction sur le CPU : "
 )
 
 // Runtime is what a worker binary brings to a job: where it trains.
@@ -32,24 +32,24 @@ type Runtime struct {
 // tune (Tune), the /ws/predict statuses for a forecast. A failure is
 // emitted (training_error or error) and returned.
 func RunJob(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error {
-	if spec.Kind == worker.KindForecast {
-		return runForecast(ctx, spec, rt, emit)
+	if spec.Forecast != nil {
+		return runForecast(ctx, *spec.Forecast, spec.FallbackReason, rt, emit)
 	}
-	s, err := loadSpecData(spec)
+	s, err := datasets.Load(spec.Dataset())
 	if err != nil {
 		emit(&schema.TrainingError{Type: schema.TypeTrainingError, Error: err.Error()})
 		return err
 	}
-	cfg := specConfig(Defaults(), spec, rt)
-	if spec.Kind == worker.KindTune {
-		_, err = Tune(ctx, s, cfg, TuneOptions{Trials: spec.Trials}, emit)
+	cfg := runConfig(Defaults(), spec, rt)
+	if spec.Kind() == worker.KindTune {
+		_, err = Tune(ctx, s, cfg, TuneOptions{Trials: spec.Run.Trials}, emit)
 		return err
 	}
 	_, err = Train(ctx, s, cfg, emit)
 	return err
 }
 
-func runForecast(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error {
+func runForecast(ctx context.Context, f worker.Forecast, fallback string, rt Runtime, emit Emit) error {
 	fail := func(err error) error {
 		emit(&schema.PredictError{Status: schema.StatusError, Message: err.Error()})
 		return err
@@ -58,15 +58,22 @@ func runForecast(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) e
 	if rt.Note != "" {
 		emit(&schema.PredictMessage{Status: schema.StatusMessage, Message: rt.Note})
 	}
-	s, err := loadSpecData(spec)
+	if fallback != "" {
+		emit(&schema.PredictMessage{Status: schema.StatusMessage, Message: msgFallback + fallback})
+	}
+	s, err := datasets.Load(f.Dataset)
 	if err != nil {
 		return fail(err)
 	}
-	horizon := spec.Horizon
+	horizon := f.Horizon
 	if horizon == 0 {
 		horizon = 30
 	}
-	pts, err := Forecast(ctx, s, specConfig(ForecastDefaults(), spec, rt), horizon, func(step, total int) {
+	cfg := withRuntime(ForecastDefaults(), rt)
+	if f.Ensemble != 0 {
+		cfg.Ensemble = f.Ensemble
+	}
+	pts, err := Forecast(ctx, s, cfg, horizon, func(step, total int) {
 		emit(&schema.PredictSteps{Status: schema.StatusSteps, Message: msgForecasting,
 			StepName: fmt.Sprintf("Etape %d sur %d", step, total), Step: step, TotalStep: total})
 	})
@@ -77,51 +84,50 @@ func runForecast(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) e
 	return nil
 }
 
-func loadSpecData(spec worker.Spec) (*dataset.Series, error) {
-	if spec.Dataset != "" {
-		return datasets.Load(spec.Dataset)
-	}
-	return dataset.Load(spec.DataPath, dataset.Options{Target: spec.Target})
-}
-
-// specConfig applies a spec's non-zero fields and the runtime over base.
-func specConfig(base Config, spec worker.Spec, rt Runtime) Config {
-	c := base
+// runConfig applies a run spec's request (its non-zero fields) and the
+// runtime over base.
+func runConfig(base Config, spec worker.Spec, rt Runtime) Config {
+	c := withRuntime(base, rt)
+	req := spec.Run
 	set := func(dst *int, v int) {
 		if v != 0 {
 			*dst = v
 		}
 	}
-	set(&c.Folds, spec.Folds)
-	set(&c.Epochs, spec.Epochs)
-	set(&c.Model.Batch, spec.BatchSize)
-	set(&c.Horizons, spec.Horizons)
-	set(&c.Ensemble, spec.Ensemble)
-	if spec.Patience != nil {
-		c.Patience = *spec.Patience
+	set(&c.Folds, req.Folds)
+	set(&c.Epochs, req.Epochs)
+	set(&c.Model.Batch, req.BatchSize)
+	set(&c.Horizons, req.Horizons)
+	if req.Patience != nil {
+		c.Patience = *req.Patience
 	}
-	if len(spec.Hidden) > 0 {
-		c.Model.Hidden = spec.Hidden
+	if len(req.Hidden) > 0 {
+		c.Model.Hidden = req.Hidden
 	}
-	if spec.LR != 0 {
-		c.Model.LR = spec.LR
+	if req.LR != 0 {
+		c.Model.LR = req.LR
 	}
-	if spec.Seed != 0 {
-		c.Seed = spec.Seed
+	if req.Seed != 0 {
+		c.Seed = req.Seed
 	}
 	if spec.Reports != "" {
 		c.Reports = spec.Reports
 	}
 	c.PredictionDeltas = spec.PredictionDeltas
-	if spec.OnOOM == schema.OnOOMHalve {
+	if req.OnOOM == schema.OnOOMHalve {
 		c.OOMRetries = 3
 	}
 	c.FallbackReason = spec.FallbackReason
-	c.Trainer = rt.Trainer
-	if rt.Device != "" {
-		c.Device = rt.Device
-	}
 	return c
+}
+
+// withRuntime sets where base trains.
+func withRuntime(base Config, rt Runtime) Config {
+	base.Trainer = rt.Trainer
+	if rt.Device != "" {
+		base.Device = rt.Device
+	}
+	return base
 }
 
 // Payload turns forecast points into the /ws/predict output objects;

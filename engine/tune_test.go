@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/kairoscope/kairoscope/engine/dataset"
-	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 // tinyTune is a study that trains for real but briefly.
@@ -310,7 +310,7 @@ func TestSearchSpaceSeeds(t *testing.T) {
 func TestRunJobTune(t *testing.T) {
 	dir := t.TempDir()
 	var msgs []any
-	spec := worker.Spec{Kind: worker.KindTune, Dataset: "bike", Reports: dir, Folds: 2, Epochs: 1, Trials: 2, Seed: 3}
+	spec := worker.Spec{Run: &schema.RunRequest{Kind: schema.RunKindTune, Dataset: "bike", Folds: 2, Epochs: 1, Trials: 2, Seed: 3}, Reports: dir}
 	if err := RunJob(context.Background(), spec, Runtime{}, func(m any) { msgs = append(msgs, m) }); err != nil {
 		t.Fatal(err)
 	}

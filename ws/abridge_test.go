@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 // A training epoch's prediction_delta reaches /ws clients without its rows

@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kairoscope/kairoscope/datasets"
-	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 // PredictConfig sizes the prediction pipeline.
@@ -161,7 +161,7 @@ func (p *Pipeline) ServeWS(w http.ResponseWriter, r *http.Request) {
 	f, shared := p.inflight[key]
 	if !shared {
 		f = &forecast{id: "forecast_" + newID()[4:], key: key,
-			spec: worker.Spec{Kind: worker.KindForecast, Dataset: name, Horizon: horizon}}
+			spec: worker.Spec{Forecast: &worker.Forecast{Dataset: name, Horizon: horizon}}}
 		ahead := len(p.queue)
 		select {
 		case p.queue <- f:

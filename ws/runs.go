@@ -15,8 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 // Jobs runs one job to its end, passing each message (a JSON object) to
@@ -154,21 +154,15 @@ func (rs *Runs) execute(ctx context.Context, r *run) {
 	rs.mu.Unlock()
 
 	req := r.info.Request
-	spec := worker.Spec{Kind: worker.KindTrain, Dataset: req.Dataset, Reports: filepath.Join(rs.reports, r.info.ID),
-		Folds: req.Folds, Epochs: req.Epochs, Patience: req.Patience, BatchSize: req.BatchSize, Hidden: req.Hidden,
-		LR: req.LR, Seed: req.Seed, Horizons: req.Horizons, PredictionDeltas: true, OnOOM: cmp.Or(req.OnOOM, rs.onOOM)}
-	if req.Kind == schema.RunKindTune {
-		// A study draws lr, hidden and batch size itself and sends no
-		// trial's epochs: its messages are training_start, hpo_trial per
-		// trial and the terminal one.
-		spec.Kind, spec.Trials, spec.PredictionDeltas = worker.KindTune, req.Trials, false
-	}
+	req.OnOOM = cmp.Or(req.OnOOM, rs.onOOM)
+	// A study sends no trial's epochs, hence no deltas.
+	spec := worker.Spec{Run: &req, Reports: filepath.Join(rs.reports, r.info.ID), PredictionDeltas: req.Kind != schema.RunKindTune}
 	device := req.Device
 	if device == "" {
 		device = rs.device
 	}
 	log := rs.log.With().Str("run_id", r.info.ID).Logger()
-	log.Info().Str("kind", spec.Kind).Str("dataset", req.Dataset).Str("device", device).Msg("run started")
+	log.Info().Str("kind", spec.Kind()).Str("dataset", req.Dataset).Str("device", device).Msg("run started")
 	var terminal *terminalMsg
 	notes := &milestones{}
 	err := rs.jobs.Run(ctx, spec, device, func(msg []byte) {

@@ -18,8 +18,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
-	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 // fakeJobs runs a scripted job instead of a worker process.
@@ -451,10 +451,10 @@ func TestKilledForecastWorker(t *testing.T) {
 // total_trials, an hpo_trial per trial (the second one failed), and the
 // tune_summary.json path.
 func tuneScript(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
-	emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: true, TotalFolds: 2, TotalEpochs: 1, Device: "cpu", TotalTrials: spec.Trials})
+	emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: true, TotalFolds: 2, TotalEpochs: 1, Device: "cpu", TotalTrials: spec.Run.Trials})
 	best := 0
-	for k := range spec.Trials {
-		tr := schema.HPOTrial{Type: schema.TypeHPOTrial, Trial: k, TotalTrials: spec.Trials, State: schema.TrialComplete,
+	for k := range spec.Run.Trials {
+		tr := schema.HPOTrial{Type: schema.TypeHPOTrial, Trial: k, TotalTrials: spec.Run.Trials, State: schema.TrialComplete,
 			Params: schema.HPOParams{LR: 1e-3, Hidden: []int{64, 64}, BatchSize: 128}, Value: schema.Float(2 - 0.1*float64(k)),
 			BestTrial: &best, BestValue: 2, ElapsedSeconds: schema.Float(k)}
 		if k == 1 {
@@ -497,7 +497,7 @@ func TestTuneRun(t *testing.T) {
 		t.Errorf("hpo_trial messages %v", trials)
 	}
 	mu.Lock()
-	if got.Kind != worker.KindTune || got.Trials != 3 || got.Folds != 2 || got.Epochs != 1 || got.Seed != 7 || got.PredictionDeltas {
+	if got.Kind() != worker.KindTune || got.Run.Trials != 3 || got.Run.Folds != 2 || got.Run.Epochs != 1 || got.Run.Seed != 7 || got.PredictionDeltas {
 		t.Errorf("spec %+v", got)
 	}
 	mu.Unlock()
@@ -533,7 +533,7 @@ func TestTuneRunRequests(t *testing.T) {
 		t.Fatalf("%d %v", code, m)
 	}
 	readUntil(t, c, isType(schema.TypeTrainingComplete))
-	if s := <-specs; s.Kind != worker.KindTrain || s.Trials != 0 || !s.PredictionDeltas {
+	if s := <-specs; s.Kind() != worker.KindTrain || s.Run.Trials != 0 || !s.PredictionDeltas {
 		t.Errorf("train spec %+v", s)
 	}
 }

@@ -16,6 +16,6 @@
 // Delivery latency is a client's receive time minus the server's publish
 // time; both are wall-clock UnixNano on the same machine.
 //
-// Imports: ws, engine/worker, schema and datasets; never the engine's model
+// Imports: ws, worker, schema and datasets; never the engine's model
 // or CUDA code (the training runs in the worker binary it is given).
 package hubload

@@ -21,7 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/kairoscope/kairoscope/engine/worker"
+	"github.com/kairoscope/kairoscope/worker"
 	"github.com/kairoscope/kairoscope/ws"
 )
 

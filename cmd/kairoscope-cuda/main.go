@@ -15,7 +15,7 @@ import (
 
 	"github.com/kairoscope/kairoscope/cuda"
 	"github.com/kairoscope/kairoscope/engine"
-	"github.com/kairoscope/kairoscope/engine/worker"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 func main() {
@@ -46,7 +46,7 @@ func run(ctx context.Context, log zerolog.Logger) error {
 	defer dev.Close()
 	info := dev.Info()
 	name := fmt.Sprintf("gpu: %s (compute capability %s, %.1f GiB)", info.Name, info.ComputeCapability, float64(info.TotalMemory)/(1<<30))
-	log.Info().Str("device", name).Str("kind", spec.Kind).Msg("job")
+	log.Info().Str("device", name).Str("kind", spec.Kind()).Msg("job")
 	var mu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
 	emit := func(m any) {

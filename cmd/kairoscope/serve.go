@@ -13,8 +13,8 @@ import (
 
 	"github.com/kairoscope/kairoscope/datasets"
 	"github.com/kairoscope/kairoscope/engine/ops"
-	"github.com/kairoscope/kairoscope/engine/worker"
 	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
 	"github.com/kairoscope/kairoscope/ws"
 )
 

@@ -6,11 +6,11 @@ import (
 	"sync"
 
 	"github.com/kairoscope/kairoscope/engine"
-	"github.com/kairoscope/kairoscope/engine/worker"
+	"github.com/kairoscope/kairoscope/worker"
 )
 
 // runWorker runs one job spec read from stdin on the CPU, writing its
-// messages as JSON lines on stdout (the engine/worker protocol). The server
+// messages as JSON lines on stdout (the worker protocol). The server
 // starts it; it is not meant to be typed.
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "worker", "< spec.json")
@@ -21,7 +21,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	e.log.Info().Str("kind", spec.Kind).Str("dataset", spec.Dataset).Str("data_path", spec.DataPath).Msg("job")
+	e.log.Info().Str("kind", spec.Kind()).Str("dataset", spec.Dataset()).Msg("job")
 	out := &lineWriter{enc: json.NewEncoder(e.stdout)}
 	if err := engine.RunJob(ctx, spec, engine.Runtime{Device: "cpu"}, out.emit); err != nil {
 		e.log.Error().Err(err).Msg("job failed")

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/kairoscope/kairoscope/schema"
 )
 
 // The test binary doubles as a fake worker: with FAKE_WORKER set it reads a
@@ -66,7 +68,7 @@ func runner(cpu string, gpu string) *Runner {
 	return r
 }
 
-var spec = Spec{Kind: KindTrain, Dataset: "bike"}
+var spec = Spec{Run: &schema.RunRequest{Dataset: "bike"}}
 
 func collect(t *testing.T, r *Runner, ctx context.Context, device string) ([]map[string]any, error) {
 	t.Helper()
@@ -144,7 +146,8 @@ func TestNoFallbackAfterTheFirstMessage(t *testing.T) {
 }
 
 func TestReadSpecRejects(t *testing.T) {
-	for _, in := range []string{`{}`, `{"kind":"x","dataset":"bike"}`, `{"kind":"train"}`, `{"kind":"train","dataset":"a","data_path":"b"}`, `{"kind":"train","dataset":"bike","nope":1}`, `[`} {
+	for _, in := range []string{`{}`, `{"run":{}}`, `{"run":{"dataset":"bike","kind":"x"}}`, `{"run":{"dataset":"bike","folds":99}}`,
+		`{"run":{"dataset":"bike"},"forecast":{"dataset":"bike"}}`, `{"forecast":{}}`, `{"run":{"dataset":"bike"},"nope":1}`, `[`} {
 		if _, err := ReadSpec(strings.NewReader(in)); err == nil {
 			t.Errorf("accepted %s", in)
 		}
@@ -152,8 +155,8 @@ func TestReadSpecRejects(t *testing.T) {
 }
 
 func TestReadSpecAcceptsTune(t *testing.T) {
-	s, err := ReadSpec(strings.NewReader(`{"kind":"tune","dataset":"bike","trials":4}`))
-	if err != nil || s.Kind != KindTune || s.Trials != 4 {
+	s, err := ReadSpec(strings.NewReader(`{"run":{"kind":"tune","dataset":"bike","trials":4}}`))
+	if err != nil || s.Kind() != KindTune || s.Run.Trials != 4 {
 		t.Errorf("%+v %v", s, err)
 	}
 }

@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/kairoscope/kairoscope/schema"
+)
+
+// Kinds of job (Spec.Kind).
+const (
+	KindTrain    = "train"    // walk-forward CV; emits the training schema's messages
+	KindForecast = "forecast" // train on the whole history and forecast; emits /ws/predict messages
+	// KindTune is a hyperparameter study: Run.Trials walk-forward CVs with
+	// lr, hidden and batch size drawn from the search space; emits
+	// training_start, hpo_trial per trial, then training_complete or
+	// training_error.
+	KindTune = "tune"
+)
+
+// Spec is one job. A run (train or tune) carries the client's request as it
+// was accepted; a forecast carries its dataset and horizon. Zero fields take
+// the engine's defaults.
+type Spec struct {
+	// Run is the request of a train or tune job, as POST /api/runs accepted
+	// it (with the server's defaults for its dataset and on_oom filled in).
+	Run *schema.RunRequest `json:"run,omitempty"`
+	// Forecast is a forecast job's parameters.
+	Forecast *Forecast `json:"forecast,omitempty"`
+
+	// Reports is the folder a run writes its reports to.
+	Reports string `json:"reports,omitempty"`
+	// PredictionDeltas asks a train job for a prediction_delta after each
+	// epoch.
+	PredictionDeltas bool `json:"prediction_deltas,omitempty"`
+
+	// FallbackReason is set by the Runner when a GPU worker could not run
+	// the job and the CPU worker took it; training_start carries it.
+	FallbackReason string `json:"fallback_reason,omitempty"`
+}
+
+// Forecast is what a forecast job predicts.
+type Forecast struct {
+	Dataset  string `json:"dataset"`
+	Horizon  int    `json:"horizon,omitempty"`  // days; 0: 30
+	Ensemble int    `json:"ensemble,omitempty"` // nets averaged; 0: the engine's default
+}
+
+// Kind says what the job is: KindTrain, KindTune or KindForecast.
+func (s Spec) Kind() string {
+	switch {
+	case s.Forecast != nil:
+		return KindForecast
+	case s.Run != nil && s.Run.Kind == schema.RunKindTune:
+		return KindTune
+	default:
+		return KindTrain
+	}
+}
+
+// Dataset names the dataset the job reads.
+func (s Spec) Dataset() string {
+	if s.Forecast != nil {
+		return s.Forecast.Dataset
+	}
+	if s.Run != nil {
+		return s.Run.Dataset
+	}
+	return ""
+}
+
+// ReadSpec decodes the one spec a worker reads, refusing unknown fields and
+// a run request that does not validate.
+func ReadSpec(r io.Reader) (Spec, error) {
+	var s Spec
+	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("worker: reading the job spec: %w", err)
+	}
+	if (s.Run == nil) == (s.Forecast == nil) {
+		return s, fmt.Errorf("worker: the job spec needs exactly one of run and forecast")
+	}
+	if s.Run != nil {
+		if err := s.Run.Validate(); err != nil {
+			return s, fmt.Errorf("worker: %w", err)
+		}
+	}
+	if s.Dataset() == "" {
+		return s, fmt.Errorf("worker: the job spec names no dataset")
+	}
+	return s, nil
+}
