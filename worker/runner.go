@@ -122,11 +122,21 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Env = append(cmd.Environ(), c.Env...)
 	cmd.Stdin = bytes.NewReader(in)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = r.KillGrace
-	if cmd.WaitDelay == 0 {
-		cmd.WaitDelay = 5 * time.Second
+	// The worker leads a process group of its own, so that stopping it
+	// stops whatever it started too, and it dies with this process.
+	cmd.SysProcAttr = workerProcAttr()
+	grace := r.KillGrace
+	if grace == 0 {
+		grace = 5 * time.Second
 	}
+	// Cancelled: SIGTERM to the group, SIGKILL to the group after grace;
+	// Wait then verifies the exit.
+	cmd.Cancel = func() error {
+		pid := cmd.Process.Pid
+		time.AfterFunc(grace, func() { signalGroup(pid, syscall.SIGKILL) })
+		return signalGroup(pid, syscall.SIGTERM)
+	}
+	cmd.WaitDelay = grace + time.Second // the pipes, should a grandchild hold them
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return false, err
@@ -223,6 +233,9 @@ func relayLogs(r io.Reader, log zerolog.Logger) string {
 			last = last[1:]
 		}
 	}
+	// A line longer than the scanner takes ends the scan: keep draining, or
+	// the worker would block on a full pipe.
+	io.Copy(io.Discard, r)
 	if crash != "" {
 		return crash
 	}
