@@ -1,6 +1,7 @@
-package ws
+package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -33,6 +34,9 @@ type progressMsg struct {
 }
 
 func (m *milestones) observe(raw []byte) []*schema.Notification {
+	if bytes.HasPrefix(raw, []byte(`{"type":"prediction_delta"`)) {
+		return nil // the largest messages, and none is a milestone
+	}
 	var msg progressMsg
 	if json.Unmarshal(raw, &msg) != nil {
 		return nil

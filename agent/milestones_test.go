@@ -1,4 +1,4 @@
-package ws
+package agent
 
 import (
 	"encoding/json"

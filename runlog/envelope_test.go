@@ -1,4 +1,4 @@
-package ws
+package runlog
 
 import (
 	"bytes"
@@ -18,23 +18,23 @@ func TestEnvelope(t *testing.T) {
 		want  string
 	}{
 		{"seed message", `{"type":"training_start","use_cv":true,"total_folds":5}`, "r1", 7,
-			`{"type":"training_start","use_cv":true,"total_folds":5,"run_id":"r1","seq":7}`},
-		{"empty object", `{}`, "r", 1, `{"run_id":"r","seq":1}`},
-		{"empty object with spaces", "{ \n}", "r", 1, "{ \n\"run_id\":\"r\",\"seq\":1}"},
+			`{"type":"training_start","use_cv":true,"total_folds":5,"run_id":"r1","seq":7,"attempt":2}`},
+		{"empty object", `{}`, "r", 1, `{"run_id":"r","seq":1,"attempt":2}`},
+		{"empty object with spaces", "{ \n}", "r", 1, "{ \n\"run_id\":\"r\",\"seq\":1,\"attempt\":2}"},
 		{"nested objects", `{"type":"prediction_delta","predictions":[{"mu":1,"x":{"y":{}}}]}`, "r", 2,
-			`{"type":"prediction_delta","predictions":[{"mu":1,"x":{"y":{}}}],"run_id":"r","seq":2}`},
+			`{"type":"prediction_delta","predictions":[{"mu":1,"x":{"y":{}}}],"run_id":"r","seq":2,"attempt":2}`},
 		{"braces in strings", `{"type":"training_error","error":"bad } token {"}`, "r", 3,
-			`{"type":"training_error","error":"bad } token {","run_id":"r","seq":3}`},
-		{"escaped quote before brace", `{"e":"a\"}"}`, "r", 4, `{"e":"a\"}","run_id":"r","seq":4}`},
-		{"surrounding whitespace", " \t{\"type\":\"x\"}\r\n", "r", 5, " \t{\"type\":\"x\",\"run_id\":\"r\",\"seq\":5}"},
+			`{"type":"training_error","error":"bad } token {","run_id":"r","seq":3,"attempt":2}`},
+		{"escaped quote before brace", `{"e":"a\"}"}`, "r", 4, `{"e":"a\"}","run_id":"r","seq":4,"attempt":2}`},
+		{"surrounding whitespace", " \t{\"type\":\"x\"}\r\n", "r", 5, " \t{\"type\":\"x\",\"run_id\":\"r\",\"seq\":5,\"attempt\":2}"},
 		{"run id needing escapes", `{"type":"x"}`, "a\"b\\c</d>", 6,
-			`{"type":"x","run_id":"a\"b\\c\u003c/d\u003e","seq":6}`},
-		{"largest seq", `{"type":"x"}`, "r", 1<<64 - 1, `{"type":"x","run_id":"r","seq":18446744073709551615}`},
+			`{"type":"x","run_id":"a\"b\\c\u003c/d\u003e","seq":6,"attempt":2}`},
+		{"largest seq", `{"type":"x"}`, "r", 1<<64 - 1, `{"type":"x","run_id":"r","seq":18446744073709551615,"attempt":2}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			msg := []byte(tt.msg)
-			got := Envelope(msg, tt.runID, tt.seq)
+			got := Envelope(msg, tt.runID, tt.seq, 2)
 			if string(got) != tt.want {
 				t.Errorf("Envelope(%q) = %q, want %q", tt.msg, got, tt.want)
 			}
@@ -54,14 +54,14 @@ func TestEnvelope(t *testing.T) {
 
 func TestEnvelopeRejectsNonObjects(t *testing.T) {
 	for _, msg := range []string{"", " ", "{", "}", "[1,2]", `"{}"`, "null", `{"a":1`, `"a":1}`} {
-		if got := Envelope([]byte(msg), "r", 1); got != nil {
+		if got := Envelope([]byte(msg), "r", 1, 1); got != nil {
 			t.Errorf("Envelope(%q) = %q, want nil", msg, got)
 		}
 	}
 }
 
-// FuzzEnvelope checks that for any JSON object without run_id and seq the
-// result decodes to the same fields plus those two.
+// FuzzEnvelope checks that for any JSON object without run_id, seq and
+// attempt the result decodes to the same fields plus those three.
 func FuzzEnvelope(f *testing.F) {
 	for _, s := range []string{`{}`, `{"type":"x","a":[1,{"b":"}"}]}`, ` {"k":"\u007d"} `, `{"n":1e3,"z":null}`} {
 		f.Add([]byte(s), "run", uint64(1))
@@ -77,7 +77,10 @@ func FuzzEnvelope(f *testing.F) {
 		if _, ok := in["seq"]; ok {
 			return
 		}
-		out := Envelope(msg, runID, seq)
+		if _, ok := in["attempt"]; ok {
+			return
+		}
+		out := Envelope(msg, runID, seq, 3)
 		var got map[string]any
 		dec := json.NewDecoder(bytes.NewReader(out))
 		dec.UseNumber()
@@ -94,7 +97,7 @@ func FuzzEnvelope(f *testing.F) {
 		if b, _ := json.Marshal(runID); json.Unmarshal(b, &id) != nil {
 			t.Fatal("runID does not round-trip")
 		}
-		maps.Copy(want, map[string]any{"run_id": id, "seq": json.Number(strconv.FormatUint(seq, 10))})
+		maps.Copy(want, map[string]any{"run_id": id, "seq": json.Number(strconv.FormatUint(seq, 10)), "attempt": json.Number("3")})
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Envelope(%q) = %q\ndecoded %v\nwant    %v", msg, out, got, want)
 		}

@@ -15,6 +15,9 @@ const (
 	KindCalibrationWarning = "calibration_warning" // a fold_complete carried a calibration warning
 	KindCoverageWarning    = "coverage_warning"    // a fold_complete carried a coverage warning
 	KindOOMRetry           = "oom_retry"           // the device ran out of memory: the fold starts again with half the batch
+	// KindRetry: the run starts again as a new attempt (its agent was lost
+	// or stopped); the messages that follow carry the new "attempt".
+	KindRetry = "retry"
 )
 
 // Pong answers a client's text "ping" on /ws. The seed's clients call

@@ -71,7 +71,7 @@ func TestDashboardRoutes(t *testing.T) {
 // while GET / and the API still demand it, and that the redirect from GET /
 // keeps ?token= for the page to pass on.
 func TestDashboardToken(t *testing.T) {
-	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *ServerConfig) { c.Token = "s3cret" })
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *Config) { c.Token = "s3cret" })
 
 	if resp := getWith(t, ts.URL+"/dashboard", "Accept", browserAccept); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /dashboard without the token: %s, want 200", resp.Status)

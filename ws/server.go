@@ -1,86 +1,136 @@
 package ws
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/kairoscope/kairoscope/datasets"
+	"github.com/kairoscope/kairoscope/runlog"
 	"github.com/kairoscope/kairoscope/schema"
 	"github.com/kairoscope/kairoscope/web"
+	"github.com/kairoscope/kairoscope/worker"
+	"github.com/kairoscope/kairoscope/ws/hub"
 )
 
-// ServerConfig is everything the server needs besides its jobs.
-type ServerConfig struct {
-	Config                // WebSocket limits
-	Runs    RunsConfig    // training runs
-	Predict PredictConfig // the prediction pipeline
-	Token   string        // when set, every request needs it (Authorization: Bearer, or ?token=)
-	Version string
-	Devices []DeviceStatus // what GET / reports about devices
-	MaxBody int64          // largest REST request body (default 64 KiB)
-}
-
-// DeviceStatus says whether a device can run jobs, and why not.
-type DeviceStatus struct {
-	Name  string `json:"name"`
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
-}
-
-// Server serves the hub, the pipeline and the REST API.
+// Server serves the hubs, the pipeline and the REST API of one replica.
+// Runs live in the run log: any replica accepts, lists and cancels any run,
+// and every replica's hub follows every run's messages.
 type Server struct {
-	cfg       ServerConfig
+	cfg       Config
 	log       zerolog.Logger
-	hub       *Hub
-	runs      *Runs
-	pipeline  *Pipeline
+	l         *runlog.Log
+	runs      *hub.Hub // /ws
+	forecasts *hub.Hub // /ws/predict
+	records   *records
+	feed      *feed
+	pipeline  *pipeline
 	upgrading atomic.Int64 // WebSocket handshakes in progress
 	started   time.Time
-	ctx       context.Context // cancelled at shutdown: the parent of every run
+	ready     chan struct{} // closed once the feed follows and active runs are loaded
 }
 
-// NewServer wires the server; Run starts it.
-func NewServer(ctx context.Context, cfg ServerConfig, jobs Jobs, log zerolog.Logger) *Server {
-	if cfg.MaxBody == 0 {
-		cfg.MaxBody = 64 << 10
-	}
-	hubCfg := cfg.Config
-	if hubCfg.Abridge == nil {
-		hubCfg.Abridge = abridgeDelta
-	}
-	hub := NewHub(hubCfg, log.With().Str("hub", "/ws").Logger())
-	s := &Server{cfg: cfg, log: log, hub: hub, started: time.Now(), ctx: ctx}
-	s.runs = NewRuns(cfg.Runs, jobs, hub, log)
-	s.pipeline = NewPipeline(cfg.Predict, cfg.Config, jobs, log.With().Str("hub", "/ws/predict").Logger())
+// NewServer wires a replica onto the run log; Run starts it.
+func NewServer(cfg Config, l *runlog.Log, log zerolog.Logger) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: log, l: l, started: time.Now(), ready: make(chan struct{})}
+	s.runs = hub.NewHub(cfg.Hub, log.With().Str("hub", "/ws").Logger())
+	// A forecast's clients join it whole and leave at its end: a short
+	// memory is enough, and the log keeps the rest.
+	fcfg := cfg.Hub
+	fcfg.KeepEnded = 8
+	s.forecasts = hub.NewHub(fcfg, log.With().Str("hub", "/ws/predict").Logger())
+	s.records = newRecords(l, log)
+	s.feed = &feed{l: l, log: log, runs: s.runs, forecasts: s.forecasts, started: make(chan struct{})}
+	s.pipeline = newPipeline(s)
 	return s
 }
 
-// Run serves the hubs and the pipeline until ctx is done. Then, in order:
-// the runs (whose context is NewServer's, cancelled with ctx) end and
-// publish their last message, the pipeline finishes its forecasts with an
-// error, and only then do the hubs deliver what is pending and close every
-// client with a close frame, so no client misses how its run ended.
+// Run serves until ctx is done, then delivers what the log still holds
+// for the clients and closes every client with a close frame (1001). Stop
+// the agents writing to the log first, so that clients see how their runs
+// were handed back.
 func (s *Server) Run(ctx context.Context) {
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan struct{})
-	go func() { s.hub.Run(hubCtx); close(hubDone) }()
-	s.pipeline.Run(ctx) // returns after ctx is done and its own hub closed
-	s.runs.Wait()
-	stopHub()
-	<-hubDone
+	hubCtx, stopHubs := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runs.Run(hubCtx) })
+	wg.Go(func() { s.forecasts.Run(hubCtx) })
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	var feeds sync.WaitGroup
+	feeds.Go(func() { s.feed.follow(feedCtx) })
+	feeds.Go(func() { s.records.watch(feedCtx) })
+	feeds.Go(func() { s.prepare(feedCtx) })
+	feeds.Go(func() { s.reap(feedCtx) })
+	<-ctx.Done()
+	s.feed.drain(context.Background(), 2*time.Second)
+	stopFeed()
+	feeds.Wait()
+	stopHubs()
+	wg.Wait()
 }
 
-// Runs is the run registry (for --train-on-start).
-func (s *Server) Runs() *Runs { return s.runs }
+// prepare loads the history of every run in progress into the hubs once
+// the feed follows the log, so that a plain /ws client gets them whole;
+// until then, requests wait (see waitReady).
+func (s *Server) prepare(ctx context.Context) {
+	for _, ch := range []chan struct{}{s.feed.started, s.records.ready} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+	for _, r := range s.records.all() {
+		if runlog.Active(r.State) {
+			if err := s.feed.ensure(ctx, r.ID); err != nil {
+				s.log.Warn().Err(err).Str("run_id", r.ID).Msg("ws: loading a run's history")
+			}
+		}
+	}
+	close(s.ready)
+}
+
+// waitReady holds a request until prepare is done, or answers 503.
+func (s *Server) waitReady(w http.ResponseWriter, r *http.Request) bool {
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case <-s.ready:
+		return true
+	case <-r.Context().Done():
+	case <-t.C:
+	}
+	writeError(w, http.StatusServiceUnavailable, "the server is still connecting to its run log; try again shortly")
+	return false
+}
+
+// reap repairs, every Lease, runs whose job message was lost (see
+// runlog.Log.Reap).
+func (s *Server) reap(ctx context.Context) {
+	t := time.NewTicker(s.l.Config().Lease)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.l.Reap(ctx, s.records.all())
+		}
+	}
+}
 
 // Handler routes every endpoint through authentication, but the dashboard's
 // static page and assets (package web): they hold no data, and a browser
@@ -93,13 +143,14 @@ func (s *Server) Handler() http.Handler {
 	root.Handle("/", s.authenticate(mux))
 	mux.HandleFunc("GET /{$}", s.health)
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	mux.HandleFunc("GET /ws", s.limitConns(s.hub.ServeWS))
-	mux.HandleFunc("GET /ws/predict", s.limitConns(s.pipeline.ServeWS))
+	mux.HandleFunc("GET /ws", s.limitConns(s.serveRuns))
+	mux.HandleFunc("GET /ws/predict", s.limitConns(s.pipeline.serve))
 	mux.HandleFunc("GET /api/datasets", s.listDatasets)
 	mux.HandleFunc("POST /api/runs", s.startRun)
 	mux.HandleFunc("GET /api/runs", s.listRuns)
 	mux.HandleFunc("GET /api/runs/{id}", s.getRun)
 	mux.HandleFunc("DELETE /api/runs/{id}", s.cancelRun)
+	mux.HandleFunc("GET /api/agents", s.listAgents)
 	return root
 }
 
@@ -131,12 +182,59 @@ func (s *Server) limitConns(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		n := int(s.upgrading.Add(1))
 		defer s.upgrading.Add(-1)
-		if max := s.cfg.MaxConnections; max > 0 && n+s.hub.Clients()+s.pipeline.Clients() > max {
+		if n+s.runs.Clients()+s.forecasts.Clients() > s.cfg.MaxConnections {
 			writeError(w, http.StatusServiceUnavailable, "too many connections; try again later")
 			return
 		}
 		h(w, r)
 	}
+}
+
+// serveRuns is /ws: every run in progress, or ?run=ID alone, from where
+// ?since= says the client stopped.
+func (s *Server) serveRuns(w http.ResponseWriter, r *http.Request) {
+	if !s.waitReady(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	var sub hub.Subscription
+	switch q.Get("deltas") {
+	case "", "none":
+	case "final":
+		sub.Deltas = hub.DeltasFinal
+	case "all":
+		sub.Deltas = hub.DeltasAll
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("deltas: want none, final or all, got %q", q.Get("deltas")))
+		return
+	}
+	since, err := parseSince(q.Get("since"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	need := slices.Collect(maps.Keys(since))
+	if id := q.Get("run"); id != "" || q.Has("run") {
+		rec, err := s.records.get(r.Context(), id)
+		if err != nil || rec.Lane != runlog.LaneTrain {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no run %q: GET /api/runs lists them", id))
+			return
+		}
+		sub.Stream = id
+		need = append(need, id)
+	}
+	sub.Since = since
+	for _, id := range need {
+		if rec, err := s.records.get(r.Context(), id); err != nil || rec.Lane != runlog.LaneTrain {
+			delete(since, id) // a run pruned or never known: nothing to resume
+			continue
+		}
+		if err := s.feed.ensure(r.Context(), id); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "reading the run's history: "+err.Error())
+			return
+		}
+	}
+	s.runs.Serve(w, r, sub)
 }
 
 // Health is GET /: what the seed's `curl http://localhost:8000/` check sees.
@@ -148,6 +246,8 @@ type Health struct {
 	Devices       []DeviceStatus  `json:"devices"`
 	Datasets      []datasets.Info `json:"datasets"`
 	ActiveRuns    int             `json:"active_runs"`
+	QueuedRuns    int             `json:"queued_runs"`
+	Agents        int             `json:"agents"`
 	Clients       int             `json:"clients"`
 	Endpoints     []string        `json:"endpoints"`
 }
@@ -170,11 +270,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	agents, _ := s.l.Agents(r.Context())
 	writeJSON(w, http.StatusOK, Health{
 		Status: "ok", Service: "kairoscope", Version: s.cfg.Version, UptimeSeconds: time.Since(s.started).Seconds(),
-		Devices: s.cfg.Devices, Datasets: ds, ActiveRuns: s.runs.Active(), Clients: s.hub.Clients() + s.pipeline.Clients(),
-		Endpoints: []string{"GET /", "GET " + web.Path, "GET /ws", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
-			"POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}"},
+		Devices: s.cfg.Devices, Datasets: ds, ActiveRuns: s.records.count(runlog.LaneTrain, ""),
+		QueuedRuns: s.records.count(runlog.LaneTrain, runlog.StateQueued), Agents: len(agents),
+		Clients: s.runs.Clients() + s.forecasts.Clients(),
+		Endpoints: []string{"GET /", "GET " + web.Path, "GET /ws?run=&since=&deltas=", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
+			"POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}", "GET /api/agents", "GET /metrics"},
 	})
 }
 
@@ -249,38 +352,104 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	info, err := s.runs.Start(s.ctx, req)
-	if errors.Is(err, ErrQueueFull) {
+	rec, err := s.StartRun(r.Context(), req)
+	switch {
+	case errors.Is(err, runlog.ErrQueueFull):
 		writeError(w, http.StatusTooManyRequests, err.Error())
-		return
-	} else if err != nil {
+	case errors.Is(err, errNoAgent):
+		writeError(w, http.StatusConflict, err.Error())
+	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
-		return
+	default:
+		w.Header().Set("Location", "/api/runs/"+rec.ID)
+		writeJSON(w, http.StatusAccepted, rec)
 	}
-	w.Header().Set("Location", "/api/runs/"+info.ID)
-	writeJSON(w, http.StatusAccepted, info)
+}
+
+// errNoAgent: no agent connected takes the device class a run asks for.
+var errNoAgent = errors.New("no agent takes this device")
+
+// StartRun queues req (already validated) as a run and returns its record.
+func (s *Server) StartRun(ctx context.Context, req schema.RunRequest) (runlog.Record, error) {
+	req.OnOOM = cmp.Or(req.OnOOM, s.cfg.OnOOM)
+	device := cmp.Or(req.Device, s.cfg.Device)
+	class := classOf(device)
+	if class == runlog.ClassGPU {
+		agents, err := s.l.Agents(ctx)
+		if err != nil {
+			return runlog.Record{}, err
+		}
+		if !runlog.Serves(agents, runlog.LaneTrain, class) {
+			return runlog.Record{}, fmt.Errorf("%w: device gpu never falls back, and no agent with a GPU is connected "+
+				"(start kairoscope agent on a GPU machine, install kairoscope-cuda beside kairoscope, or ask for device auto or cpu)", errNoAgent)
+		}
+	}
+	rec := runlog.Record{ID: runlog.NewID(runlog.RunPrefix), Lane: runlog.LaneTrain, Class: class, Request: &req, Device: device,
+		// A study sends no trial's epochs, hence no deltas.
+		Spec: worker.Spec{Run: &req, PredictionDeltas: req.Kind != schema.RunKindTune}}
+	rec, err := s.l.Submit(ctx, rec, s.cfg.MaxQueuedRuns)
+	if err == nil {
+		s.log.Info().Str("run_id", rec.ID).Str("dataset", req.Dataset).Str("device", device).Msg("run queued")
+	}
+	return rec, err
+}
+
+// classOf maps a requested device to the queue that serves it.
+func classOf(device string) string {
+	switch device {
+	case schema.DeviceGPU:
+		return runlog.ClassGPU
+	case schema.DeviceCPU:
+		return runlog.ClassCPU
+	}
+	return runlog.ClassAny
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.runs.List())
+	if !s.waitReady(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.records.list(runlog.LaneTrain))
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
-	info, err := s.runs.Get(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, err.Error())
+	rec, err := s.records.get(r.Context(), r.PathValue("id"))
+	if err != nil || rec.Lane != runlog.LaneTrain {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no run %q", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	writeJSON(w, http.StatusOK, rec)
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
-	info, err := s.runs.Cancel(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, err.Error())
+	id := r.PathValue("id")
+	if rec, err := s.records.get(r.Context(), id); err != nil || rec.Lane != runlog.LaneTrain {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no run %q", id))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, info)
+	rec, err := s.l.Cancel(r.Context(), id)
+	switch {
+	case errNotFound(err):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, runlog.ErrEnded):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "run": rec})
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusAccepted, rec)
+	}
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
+	agents, err := s.l.Agents(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if agents == nil {
+		agents = []runlog.AgentInfo{}
+	}
+	writeJSON(w, http.StatusOK, agents)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -16,8 +16,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/kairoscope/kairoscope/agent"
+	"github.com/kairoscope/kairoscope/runlog"
 	"github.com/kairoscope/kairoscope/schema"
 	"github.com/kairoscope/kairoscope/worker"
 )
@@ -50,34 +53,99 @@ func trainScript(ctx context.Context, spec worker.Spec, emit func([]byte)) error
 	return nil
 }
 
-type testServer struct {
-	*httptest.Server
-	srv    *Server
-	cancel context.CancelFunc
-	done   chan struct{}
+// testStack is one deployment in a test: an embedded JetStream server on a
+// store folder, a serve replica on it and a local agent running fake jobs.
+type testStack struct {
+	store   string
+	emb     *runlog.Embedded
+	nc      *nats.Conn
+	l       *runlog.Log
+	reports string
 }
 
-func newTestServer(t *testing.T, jobs Jobs, mod func(*ServerConfig)) *testServer {
+type testServer struct {
+	*httptest.Server
+	srv         *Server
+	stack       *testStack
+	cancel      context.CancelFunc // stops the agent, then the server
+	done        chan struct{}
+	agentCancel context.CancelFunc
+}
+
+// testLease is short so that a lost agent shows within seconds.
+const testLease = 2 * time.Second
+
+func newStack(t *testing.T, store string) *testStack {
 	t.Helper()
-	cfg := ServerConfig{Config: DefaultConfig(), Version: "test", Runs: RunsConfig{Reports: t.TempDir()}}
-	cfg.Devices = []DeviceStatus{{Name: "cpu", OK: true}}
+	emb, err := runlog.StartEmbedded(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := runlog.Open(context.Background(), nc, runlog.Config{Lease: testLease}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testStack{store: store, emb: emb, nc: nc, l: l}
+}
+
+func (st *testStack) close() {
+	st.nc.Close()
+	st.emb.Shutdown()
+}
+
+func newTestServer(t *testing.T, jobs agent.Jobs, mod func(*Config)) *testServer {
+	t.Helper()
+	st := newStack(t, t.TempDir())
+	ts := startOn(t, st, jobs, mod)
+	t.Cleanup(st.close)
+	return ts
+}
+
+// startOn starts a replica and an agent on st; the test's cleanup stops
+// them (stop does it sooner).
+func startOn(t *testing.T, st *testStack, jobs agent.Jobs, mod func(*Config)) *testServer {
+	t.Helper()
+	cfg := Config{Version: "test", Devices: []DeviceStatus{{Name: "cpu", OK: true}}}
 	if mod != nil {
 		mod(&cfg)
 	}
+	s := NewServer(cfg, st.l, zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
-	s := NewServer(ctx, cfg, jobs, zerolog.Nop())
-	ts := &testServer{Server: httptest.NewServer(s.Handler()), srv: s, cancel: cancel, done: make(chan struct{})}
-	go func() { s.Run(ctx); close(ts.done) }()
-	t.Cleanup(func() {
+	ts := &testServer{Server: httptest.NewServer(s.Handler()), srv: s, stack: st, done: make(chan struct{})}
+	serverDone := make(chan struct{})
+	go func() { s.Run(ctx); close(serverDone) }()
+	agentDone := make(chan struct{})
+	actx, acancel := context.WithCancel(context.Background())
+	ts.agentCancel = acancel
+	if jobs != nil {
+		a := agent.New(agent.Config{Name: "test-agent", Reports: t.TempDir()}, st.l, jobs, agent.Metrics{}, zerolog.Nop())
+		go func() { a.Run(actx); close(agentDone) }()
+	} else {
+		close(agentDone)
+	}
+	ts.cancel = func() {
+		acancel()
+		<-agentDone
 		cancel()
-		select {
-		case <-ts.done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-		ts.Close()
-	})
+	}
+	go func() { <-serverDone; close(ts.done) }()
+	t.Cleanup(func() { ts.stop(t) })
 	return ts
+}
+
+// stop stops the agent and the replica and waits for both.
+func (ts *testServer) stop(t *testing.T) {
+	ts.cancel()
+	select {
+	case <-ts.done:
+	case <-time.After(10 * time.Second):
+		t.Error("server did not stop")
+	}
+	ts.Close()
 }
 
 func (ts *testServer) dial(t *testing.T, path string) *websocket.Conn {
@@ -169,10 +237,10 @@ func TestRunLifecycle(t *testing.T) {
 	if len(late) != len(msgs) {
 		t.Errorf("replay has %d messages, live had %d", len(late), len(msgs))
 	}
-	waitState(t, ts, id, StateCompleted)
+	waitState(t, ts, id, runlog.StateCompleted)
 }
 
-func waitState(t *testing.T, ts *testServer, id, want string) RunInfo {
+func waitState(t *testing.T, ts *testServer, id, want string) runlog.Record {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -180,7 +248,7 @@ func waitState(t *testing.T, ts *testServer, id, want string) RunInfo {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var info RunInfo
+		var info runlog.Record
 		json.NewDecoder(resp.Body).Decode(&info)
 		resp.Body.Close()
 		if info.State == want {
@@ -231,7 +299,7 @@ func TestCancelRun(t *testing.T) {
 	if e := msgs[len(msgs)-1]["error"]; e != "run cancelled" {
 		t.Errorf("error %v", e)
 	}
-	waitState(t, ts, info["run_id"].(string), StateCancelled)
+	waitState(t, ts, info["run_id"].(string), runlog.StateCancelled)
 }
 
 // TestMain lets the test binary act as a worker for TestKilledWorker.
@@ -267,7 +335,7 @@ func TestKilledWorker(t *testing.T) {
 }
 
 func TestToken(t *testing.T) {
-	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *ServerConfig) { c.Token = "s3cret" })
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *Config) { c.Token = "s3cret" })
 	for _, tc := range []struct {
 		path, header string
 		want         int
@@ -288,7 +356,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestConnectionCap(t *testing.T) {
-	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *ServerConfig) { c.MaxConnections = 1 })
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *Config) { c.MaxConnections = 1 })
 	ts.dial(t, "/ws")
 	if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil); err == nil || resp.StatusCode != 503 {
 		t.Errorf("second connection: %v", err)
@@ -362,63 +430,57 @@ func TestPredictWorkerFailure(t *testing.T) {
 	}
 }
 
-// Shutdown closes clients with a close frame and cancels running jobs.
-func TestShutdown(t *testing.T) {
-	cancelled := make(chan struct{})
-	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
-		emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
-		<-ctx.Done()
-		close(cancelled)
-		return ctx.Err()
-	}}, nil)
+// At shutdown the agent stops its workers and hands their runs back to
+// the queue; the clients hear it before their close frame (1001), and a
+// restart on the same store runs the job again as attempt 2, to the end.
+func TestShutdownHandsRunsBack(t *testing.T) {
+	var attempts atomic.Int32
+	jobs := &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		if attempts.Add(1) == 1 {
+			emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return trainScript(ctx, spec, emit)
+	}}
+	st := newStack(t, t.TempDir())
+	defer st.close()
+	ts := startOn(t, st, jobs, nil)
 	c := ts.dial(t, "/ws")
-	postRun(t, ts, `{}`)
+	_, info := postRun(t, ts, `{}`)
+	id := info["run_id"].(string)
 	readUntil(t, c, isType(schema.TypeTrainingStart))
-	ts.cancel()
-	select {
-	case <-cancelled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the run was not cancelled")
-	}
-	// The run's end reaches the client before the close frame.
-	msgs := readUntil(t, c, isType(schema.TypeTrainingError))
-	if e := msgs[len(msgs)-1]["error"]; e != "run cancelled" {
-		t.Errorf("error %v", e)
+	ts.stop(t)
+	msgs := readUntil(t, c, isType(schema.TypeNotification))
+	if m := msgs[len(msgs)-1]; m["kind"] != schema.KindRetry || !strings.Contains(fmt.Sprint(m["message"]), "back to the queue") {
+		t.Errorf("last message before the close: %v", m)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		if _, _, err := c.ReadMessage(); err != nil {
-			if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
-				t.Errorf("closed with %v, want 1001 going away", err)
-			}
-			break
-		}
+	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("closed with %v, want 1001 going away", err)
 	}
-}
+	rec, _, err := st.l.Get(context.Background(), id)
+	if err != nil || rec.State != runlog.StateQueued || rec.Attempt != 1 || len(rec.Notes) != 1 {
+		t.Fatalf("record after the shutdown: %+v %v", rec, err)
+	}
 
-// Only the last KeepFinished runs replay their history to new clients.
-func TestFinishedRunsForgetHistory(t *testing.T) {
-	ts := newTestServer(t, &fakeJobs{run: trainScript}, func(c *ServerConfig) { c.Runs.KeepFinished = 1 })
-	var ids []string
-	for i := 0; i < 2; i++ {
-		_, info := postRun(t, ts, `{}`)
-		ids = append(ids, info["run_id"].(string))
-		waitState(t, ts, ids[i], StateCompleted)
+	ts2 := startOn(t, st, jobs, nil)
+	c2 := ts2.dial(t, "/ws?run="+id)
+	all := readUntil(t, c2, isType(schema.TypeTrainingComplete))
+	var kinds []string
+	for i, m := range all {
+		if m["seq"] != float64(i+1) {
+			t.Errorf("message %d has seq %v", i, m["seq"])
+		}
+		kinds = append(kinds, fmt.Sprintf("%v%v@%v", m["type"], m["kind"], m["attempt"]))
 	}
-	// The hub applies Forget asynchronously: poll until the first run's
-	// history is gone.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c := ts.dial(t, "/ws")
-		msgs := readUntil(t, c, isType(schema.TypeTrainingComplete))
-		c.Close()
-		if msgs[0]["run_id"] == ids[1] && msgs[0]["seq"] == float64(1) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replay starts with %v %v, want run %s from seq 1", msgs[0]["run_id"], msgs[0]["seq"], ids[1])
-		}
-		time.Sleep(20 * time.Millisecond)
+	want := "training_start<nil>@1 notificationretry@1 notificationretry@2 dataset_ready<nil>@2"
+	if got := strings.Join(kinds[:4], " "); got != want {
+		t.Errorf("the run's log starts %s, want %s", got, want)
+	}
+	rec2 := waitState(t, ts2, id, runlog.StateCompleted)
+	if rec2.Attempt != 2 || rec2.Retries != 0 {
+		t.Errorf("record %+v", rec2)
 	}
 }
 
@@ -505,7 +567,7 @@ func TestTuneRun(t *testing.T) {
 	if len(late) != len(msgs) {
 		t.Errorf("replay has %d messages, live had %d", len(late), len(msgs))
 	}
-	info2 := waitState(t, ts, id, StateCompleted)
+	info2 := waitState(t, ts, id, runlog.StateCompleted)
 	if !strings.HasSuffix(info2.SummaryPath, "tune_summary.json") || info2.Request.Kind != schema.RunKindTune {
 		t.Errorf("run info %+v", info2)
 	}

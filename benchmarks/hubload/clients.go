@@ -2,6 +2,7 @@ package hubload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -26,7 +27,7 @@ const (
 	// loopback, low.
 	clientBuffer = 16 << 10
 	clientHead   = 48 // enough for `{"type":"prediction_delta"`
-	clientTail   = 24 // enough for `,"seq":18446744073709551615}`
+	clientTail   = 40 // enough for `,"seq":18446744073709551615,"attempt":9}`
 
 	// dialWorkers is how many handshakes are in flight at once.
 	dialWorkers = 16
@@ -145,7 +146,7 @@ func dial(ctx context.Context, addr string) (*client, error) {
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	// The key is any 16 bytes in base64 ("kairoscope-load!"); the answer is not checked
 	// beyond its status.
-	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	req := "GET /ws?deltas=all HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: a2Fpcm9zY29wZS1sb2FkIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		conn.Close()
@@ -290,19 +291,18 @@ func (c *client) pong(p []byte) error {
 	return err
 }
 
-// tailSeq parses the seq the hub appends last: `…,"seq":123}`.
+// tailSeq parses the seq of the envelope the log appends last:
+// `…,"seq":123,"attempt":1}`.
 func tailSeq(tail []byte) (uint64, bool) {
-	if len(tail) < 2 || tail[len(tail)-1] != '}' {
+	const key = `,"seq":`
+	i := bytes.LastIndex(tail, []byte(key))
+	if i < 0 || tail[len(tail)-1] != '}' {
 		return 0, false
 	}
-	end := len(tail) - 1
-	i := end
-	for i > 0 && tail[i-1] >= '0' && tail[i-1] <= '9' {
-		i--
-	}
-	const key = `"seq":`
-	if i < len(key) || string(tail[i-len(key):i]) != key {
-		return 0, false
+	i += len(key)
+	end := i
+	for end < len(tail) && tail[end] >= '0' && tail[end] <= '9' {
+		end++
 	}
 	seq, err := strconv.ParseUint(string(tail[i:end]), 10, 64)
 	return seq, err == nil

@@ -1,8 +1,8 @@
 package hubload
 
 import (
+	"github.com/kairoscope/kairoscope/runlog"
 	"github.com/kairoscope/kairoscope/schema"
-	"github.com/kairoscope/kairoscope/ws"
 )
 
 // The driver talks to the server and clients processes in JSON lines: one
@@ -38,11 +38,11 @@ const (
 
 // Reply is the server's answer to a Command.
 type Reply struct {
-	Error       string      `json:"error,omitempty"`
-	Mem         *Mem        `json:"mem,omitempty"`
-	Clients     int         `json:"clients,omitempty"`
-	Run         *ws.RunInfo `json:"run,omitempty"`
-	PublishedAt []int64     `json:"published_at,omitempty"` // UnixNano, index seq-1
+	Error       string         `json:"error,omitempty"`
+	Mem         *Mem           `json:"mem,omitempty"`
+	Clients     int            `json:"clients,omitempty"`
+	Run         *runlog.Record `json:"run,omitempty"`
+	PublishedAt []int64        `json:"published_at,omitempty"` // UnixNano, index seq-1
 }
 
 // Mem is the server process's memory after a GC that returned freed memory

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -21,6 +22,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/kairoscope/kairoscope/agent"
+	"github.com/kairoscope/kairoscope/runlog"
+	"github.com/kairoscope/kairoscope/schema"
 	"github.com/kairoscope/kairoscope/worker"
 	"github.com/kairoscope/kairoscope/ws"
 )
@@ -37,7 +41,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs := flag.NewFlagSet("hubload server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	workerPath := fs.String("worker", "", "the kairoscope binary whose worker command trains (required)")
-	reports := fs.String("reports", "", "folder for the runs' reports (required)")
+	reports := fs.String("reports", "", "folder for the runs' reports and the embedded NATS store (required)")
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the training runs (train commands) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -48,31 +52,51 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	log := zerolog.New(stderr).With().Timestamp().Logger().Level(zerolog.InfoLevel)
 
+	// As `kairoscope serve` builds it: an embedded JetStream server, the
+	// replica, and a local agent whose appends are the publish times.
+	emb, err := runlog.StartEmbedded(filepath.Join(*reports, "nats"), "")
+	if err != nil {
+		return err
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect("hubload")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l, err := runlog.Open(ctx, nc, runlog.Config{}, log)
+	if err != nil {
+		return err
+	}
 	pubs := &publishLog{at: map[string][]int64{}}
-	cfg := ws.ServerConfig{Config: ws.DefaultConfig(), Version: "hubload"}
-	cfg.OnPublish = pubs.add
-	cfg.Runs = ws.RunsConfig{Reports: *reports, Device: worker.DeviceCPU}
-	cfg.Predict.Device = worker.DeviceCPU
+	cfg := ws.Config{Version: "hubload", Device: schema.DeviceCPU}
 	runner := &worker.Runner{CPU: worker.Command{Device: worker.DeviceCPU, Path: *workerPath, Args: []string{"worker"}}, Log: log}
+	a := agent.New(agent.Config{Name: "hubload", Reports: *reports}, l, runner, agent.Metrics{Appended: pubs.add}, log)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("hubload server: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	srv := ws.NewServer(ctx, cfg, runner, log)
+	srv := ws.NewServer(cfg, l, log)
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go httpSrv.Serve(ln)
 	stopped := make(chan struct{})
-	go func() { srv.Run(ctx); close(stopped) }()
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	go func() { srv.Run(srvCtx); close(stopped) }()
+	agentDone := make(chan struct{})
+	go func() { a.Run(ctx); close(agentDone) }()
+	<-a.Ready()
 	defer func() {
 		cancel()
+		<-agentDone
+		stopSrv()
 		<-stopped
 		httpSrv.Close()
 	}()
 
-	s := &server{srv: srv, pubs: pubs, base: "http://" + ln.Addr().String(), profile: *profile}
+	s := &server{srv: srv, l: l, pubs: pubs, base: "http://" + ln.Addr().String(), profile: *profile}
 	out := json.NewEncoder(stdout)
 	if err := out.Encode(Ready{Addr: ln.Addr().String()}); err != nil {
 		return err
@@ -96,6 +120,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 // server answers the driver's commands.
 type server struct {
 	srv     *ws.Server
+	l       *runlog.Log
 	pubs    *publishLog
 	base    string // http://addr
 	profile string // -cpuprofile
@@ -118,27 +143,27 @@ func (s *server) do(ctx context.Context, c Command, r *Reply) error {
 			return err
 		}
 		defer stop()
-		info, err := s.srv.Runs().Start(ctx, c.Request)
+		rec, err := s.srv.StartRun(ctx, c.Request)
 		if err != nil {
 			return err
 		}
 		err = s.waitFor(ctx, "the run", func() (bool, error) {
-			info, err = s.srv.Runs().Get(info.ID)
-			return info.State != ws.StateQueued && info.State != ws.StateRunning, err
+			rec, _, err = s.l.Get(ctx, rec.ID)
+			return runlog.Ended(rec.State), err
 		})
-		r.Run = &info
-		if err == nil && info.State != ws.StateCompleted {
-			err = fmt.Errorf("run %s %s: %s", info.ID, info.State, info.Error)
+		r.Run = &rec
+		if err == nil && rec.State != runlog.StateCompleted {
+			err = fmt.Errorf("run %s %s: %s", rec.ID, rec.State, rec.Error)
 		}
 		return err
 	case CmdPublishes:
-		info, err := s.srv.Runs().Get(c.RunID)
+		rec, _, err := s.l.Get(ctx, c.RunID)
 		if err != nil {
 			return err
 		}
 		return s.waitFor(ctx, "the run's last message", func() (bool, error) {
 			r.PublishedAt = s.pubs.get(c.RunID)
-			return uint64(len(r.PublishedAt)) >= info.Messages, nil
+			return uint64(len(r.PublishedAt)) >= rec.Messages, nil
 		})
 	}
 	return fmt.Errorf("unknown command %q", c.Cmd)
@@ -203,14 +228,15 @@ func startProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// publishLog is Config.OnPublish's record: per run, when each seq was
-// published. add runs on the hub goroutine and only appends.
+// publishLog is the agent's Metrics.Appended record: per run, when the log
+// acknowledged each seq.
 type publishLog struct {
 	mu sync.Mutex
 	at map[string][]int64 // UnixNano by run, index seq-1
 }
 
-func (p *publishLog) add(runID string, seq uint64, at time.Time) {
+func (p *publishLog) add(runID string, seq uint64) {
+	at := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a := p.at[runID]

@@ -36,7 +36,8 @@ func commands() map[string]command {
 		"backtest": {"score the forecast from rolling origins (sCRPS, coverage per horizon)", runBacktest},
 		"tune":     {"search lr, hidden widths and batch size by cross-validated random search", runTune},
 		"serve":    {"serve the training hub (/ws), the prediction pipeline (/ws/predict) and the REST API", runServe},
-		"worker":   {"run one job spec from stdin, messages as JSON lines on stdout (started by serve)", runWorker},
+		"agent":    {"take jobs from a NATS cluster's queues and run them in workers on this machine", runAgent},
+		"worker":   {"run one job spec from stdin, messages as JSON lines on stdout (started by an agent)", runWorker},
 	}
 }
 

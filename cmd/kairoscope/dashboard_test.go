@@ -101,10 +101,10 @@ func TestE2EDashboard(t *testing.T) {
 		t.Errorf("run state on the page while it trains: %q, want running", state)
 	}
 
-	// A connection dropped mid-run: the page reconnects, the server replays
-	// the run so far, and the page skips what it has and goes on live.
+	// A connection dropped mid-run: the page reconnects naming what it has
+	// (?since=), and the server sends exactly what it missed.
 	evalJS[bool](t, desk, `kairoscope.stream.drop(), true`)
-	waitJS[bool](t, desk, pageWait, `document.querySelector("#conn").dataset.state === "open" && kairoscope.stream.replayed > 0`)
+	waitJS[bool](t, desk, pageWait, `document.querySelector("#conn").dataset.state === "open" && kairoscope.stream.resumes === 1`)
 
 	sent.wait(t, runID, "training_complete", smallRunWait)
 	epochs := sent.epochs(runID)
@@ -117,13 +117,12 @@ func TestE2EDashboard(t *testing.T) {
 		t.Errorf("%d chart canvases for reliability, loss, AUC, ECE and coverage, want 5", n)
 	}
 
-	// Dropped again after the end: the whole run is replayed and skipped.
-	replayed := evalJS[int](t, desk, `kairoscope.stream.replayed`)
+	// Dropped again after the end: nothing is sent twice.
 	evalJS[bool](t, desk, `kairoscope.stream.drop(), true`)
-	waitJS[bool](t, desk, pageWait, fmt.Sprintf(`document.querySelector("#conn").dataset.state === "open" && kairoscope.stream.replayed > %d`, replayed))
-	time.Sleep(300 * time.Millisecond) // the replay's last frames, then a render
-	if got := evalJS[string](t, desk, `document.querySelector("main").dataset.epochMessages`); got != strconv.Itoa(len(epochs)) {
-		t.Errorf("after reconnecting the page counts %s epochs, want %d: the replay was not deduplicated", got, len(epochs))
+	waitJS[bool](t, desk, pageWait, `document.querySelector("#conn").dataset.state === "open" && kairoscope.stream.resumes === 2`)
+	time.Sleep(300 * time.Millisecond) // any late frame, then a render
+	if got := evalJS[string](t, desk, `document.querySelector("main").dataset.epochMessages + "/" + kairoscope.stream.replayed`); got != strconv.Itoa(len(epochs))+"/0" {
+		t.Errorf("after reconnecting the page counts epochs/duplicates %s, want %d/0", got, len(epochs))
 	}
 	checkTable(t, desk, epochs)
 
@@ -172,8 +171,9 @@ func TestE2EDashboard(t *testing.T) {
 	do(t, desk, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	screenshot(t, desk, filepath.Join(dir, "dashboard-tune.png"))
 
-	// A phone: a new page replays the history, shows the first run when
-	// chosen, and fits the screen's width.
+	// A phone: a new page, opened after every run ended, reads the shown
+	// runs' history on its own (?run=), shows the first run when chosen,
+	// and fits the screen's width.
 	phone, phoneCon := openDashboard(t, browser, fmt.Sprintf("http://%s/dashboard?token=%s", srv.addr, dashboardToken), 390, 844, true)
 	waitJS[bool](t, phone, pageWait, fmt.Sprintf(`document.querySelector("main").dataset.runId === %q`, tune)) // the newest run
 	do(t, phone, chromedp.SetValue(chromedp.CSS("#run-select"), runID),
@@ -487,7 +487,7 @@ func followWS(t *testing.T, addr string) *wsFollower {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), connectWait)
 	defer cancel()
-	conn, _, err := websocket.DefaultDialer.DialContext(ctx, fmt.Sprintf("ws://%s/ws?token=%s", addr, dashboardToken), nil)
+	conn, _, err := websocket.DefaultDialer.DialContext(ctx, fmt.Sprintf("ws://%s/ws?deltas=final&token=%s", addr, dashboardToken), nil)
 	if err != nil {
 		t.Fatalf("dialing /ws: %v", err)
 	}

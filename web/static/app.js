@@ -25,6 +25,9 @@ function schedule() {
 function render() {
   renderTimer = 0;
   const run = selected ? runs.get(selected) : null;
+  // A run that ended before this page connected: /ws sends only runs in
+  // progress, so read its history on its own.
+  if (run && !ACTIVE.has(run.state) && run.state !== "lost" && run.messages === 0) stream.fetchRun(run.id);
   renderRunSelect();
   renderRun(run);
   $("cancel").disabled = !run || !ACTIVE.has(run.state);

@@ -3,7 +3,7 @@
 // and schema/extensions.go, the source of truth for /ws messages.
 
 // Run states, as GET /api/runs names them.
-export const ACTIVE = new Set(["queued", "running"]);
+export const ACTIVE = new Set(["queued", "running", "cancelling"]);
 
 // The epoch metrics the dashboard shows, in table order.
 export const METRICS = [
@@ -35,6 +35,7 @@ export class Runs {
         error: null,
         complete: null, // training_complete
         messages: 0,
+        attempt: 0, // the attempt whose messages are shown
         firstSeen: this.byId.size,
       };
       this.byId.set(id, r);
@@ -80,6 +81,12 @@ export class Runs {
   // apply folds one /ws message into its run and returns the run.
   apply(msg) {
     const r = this.get(msg.run_id);
+    if (Number.isInteger(msg.attempt) && msg.attempt > r.attempt) {
+      // A new attempt starts the run again (its agent was lost or
+      // stopped): its progress so far no longer counts.
+      if (r.attempt > 0) resetProgress(r);
+      r.attempt = msg.attempt;
+    }
     r.messages++;
     if (r.state === "queued") r.state = "running"; // its worker has started
     switch (msg.type) {
@@ -153,8 +160,19 @@ export class Runs {
   }
 }
 
-// rank orders run states: queued, running, then any end.
-const rank = (state) => (state === "queued" ? 0 : state === "running" ? 1 : 2);
+// rank orders run states: queued, running (or cancelling), then any end.
+const rank = (state) => (state === "queued" ? 0 : state === "running" || state === "cancelling" ? 1 : 2);
+
+// resetProgress forgets a run's progress when a new attempt starts it
+// again; its notifications stay, the retry's among them.
+function resetProgress(r) {
+  r.dataset = null;
+  r.start = null;
+  r.folds = [];
+  r.trials = [];
+  r.error = null;
+  r.complete = null;
+}
 
 // fold returns fold i of run r, creating it (and those before it).
 function fold(r, i) {

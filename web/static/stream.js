@@ -1,17 +1,24 @@
 // TrainingStream follows /ws, the training hub, and survives drops.
 //
-// The server replays the kept history of every run to each new client, then
-// sends live messages; every message carries run_id and a per-run seq that
-// counts from 1. So after a reconnection the client sees again what it
-// already has: it keeps the last seq of each run and drops anything at or
-// below it. A seq that jumps ahead means the server dropped older history
-// (or the client missed messages); the stream reports it and goes on.
+// The server sends a new client the history of every run in progress, then
+// live messages; every message carries run_id and a per-run seq that counts
+// from 1. The stream keeps the last seq of each run, and on reconnection
+// names them (?since=RUN:SEQ,…), so the server sends exactly what it missed:
+// nothing twice. It asks for each fold's final prediction_delta only
+// (?deltas=final), the one the reliability diagram reads. A run that ended
+// before the page opened is fetched on its own (fetchRun, /ws?run=ID). A
+// replay_gap message, or a seq that jumps ahead, means the server no longer
+// keeps some messages; the stream reports it and goes on.
 
 import { wsURL } from "./api.js";
 
 // Reconnection delays, in ms: quick at first, then every 10 s while the
 // server is away. A successful connection starts again from the first.
 const backoff = [250, 1000, 2000, 5000, 10000];
+
+// sinceMax is how many runs a reconnection names in ?since= (the server
+// takes up to 100): the most recently heard from.
+const sinceMax = 50;
 
 // pingEvery is how often the client sends the seed's text "ping" (the server
 // answers {"type":"pong"}). The server closes a peer silent for 60 s; the
@@ -25,8 +32,10 @@ export class TrainingStream {
   constructor({ onMessage, onState }) {
     this.onMessage = onMessage;
     this.onState = onState;
-    this.lastSeq = new Map(); // run_id -> last seq handed to onMessage
-    this.replayed = 0; // messages dropped as seen before: replays after reconnection
+    this.lastSeq = new Map(); // run_id -> last seq handed to onMessage, most recent last
+    this.replayed = 0; // messages dropped as seen before (resumption makes it 0)
+    this.resumes = 0; // connections opened with ?since=
+    this.fetched = new Set(); // run_ids fetchRun has read, or reads
     this.ws = null;
     this.attempt = 0;
     this.timer = 0;
@@ -36,7 +45,9 @@ export class TrainingStream {
   start() {
     clearTimeout(this.timer);
     this.onState("connecting");
-    const ws = new WebSocket(wsURL("/ws"));
+    const since = [...this.lastSeq].slice(-sinceMax).map(([id, seq]) => `${id}:${seq}`).join(",");
+    if (since) this.resumes++;
+    const ws = new WebSocket(wsURL("/ws", { deltas: "final", since }));
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
@@ -61,6 +72,17 @@ export class TrainingStream {
     if (this.ws) this.ws.close(4000, "dropped by the page");
   }
 
+  // fetchRun reads run id's whole history (or what follows what the stream
+  // has of it) on a socket of its own, which the server closes after the
+  // run's last message: for a run that ended before the page opened.
+  fetchRun(id) {
+    if (this.fetched.has(id)) return;
+    this.fetched.add(id);
+    const last = this.lastSeq.get(id);
+    const ws = new WebSocket(wsURL("/ws", { run: id, deltas: "final", since: last ? `${id}:${last}` : "" }));
+    ws.onmessage = (ev) => this.receive(ev.data);
+  }
+
   receive(data) {
     let msg = peekDelta(data);
     try {
@@ -71,6 +93,11 @@ export class TrainingStream {
       return;
     }
     if (!msg || typeof msg !== "object" || msg.type === "pong") return;
+    if (msg.type === "replay_gap") {
+      this.onState("gap", { run_id: msg.run_id, from: msg.missed_from, to: msg.missed_to });
+      this.seen(msg.run_id, Math.max(this.lastSeq.get(msg.run_id) || 0, msg.missed_to));
+      return;
+    }
     const id = msg.run_id;
     const seq = msg.seq;
     if (typeof id !== "string" || !Number.isInteger(seq)) {
@@ -82,9 +109,15 @@ export class TrainingStream {
       this.replayed++; // replayed: seen before this reconnection
       return;
     }
-    if (seq > last + 1) this.onState("gap", { run_id: id, from: last + 1, to: seq - 1 });
-    this.lastSeq.set(id, seq);
+    // Seqs of the deltas not asked for are skipped on purpose: no gap.
+    this.seen(id, seq);
     this.onMessage(msg);
+  }
+
+  // seen records seq as run id's last, keeping the map in recency order.
+  seen(id, seq) {
+    this.lastSeq.delete(id);
+    this.lastSeq.set(id, seq);
   }
 }
 
@@ -96,7 +129,7 @@ export class TrainingStream {
 // rows only when rows() is called. Anything it does not recognise returns
 // null and is parsed in full.
 const deltaHead = /^\{"type":"prediction_delta","fold_id":(\d+),"epoch":(\d+),(?:"part":(\d+),"parts":(\d+),)?("final":true,)?"predictions":/;
-const deltaTail = /,"run_id":("(?:[^"\\]|\\.)*"),"seq":(\d+)\}\s*$/;
+const deltaTail = /,"run_id":("(?:[^"\\]|\\.)*"),"seq":(\d+),"attempt":(\d+)\}\s*$/;
 
 function peekDelta(data) {
   if (typeof data !== "string" || !data.startsWith('{"type":"prediction_delta"')) return null;
@@ -114,6 +147,7 @@ function peekDelta(data) {
     final: h[5] !== undefined,
     run_id: JSON.parse(t[1]),
     seq: Number(t[2]),
+    attempt: Number(t[3]),
     bytes: data.length,
     rows() {
       if (rows === null) {

@@ -1,0 +1,418 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/kairoscope/kairoscope/runlog"
+	"github.com/kairoscope/kairoscope/schema"
+	"github.com/kairoscope/kairoscope/worker"
+)
+
+// Jobs runs one job to its end in a worker, passing each message (a JSON
+// object) to emit in order. *worker.Runner is the real one; tests use fakes.
+// Cancelling ctx stops the worker (and its whole process group) and Run
+// returns once it has exited.
+type Jobs interface {
+	Run(ctx context.Context, spec worker.Spec, device string, emit func(msg []byte)) error
+}
+
+// Config says what an agent takes and where it writes.
+type Config struct {
+	// Name is the agent's stable name (default: the host name): records
+	// say which agent holds a run, and a restarted agent of the same name
+	// takes back its runs at once.
+	Name    string
+	Version string
+	// Classes are the device classes taken, in order of preference: a GPU
+	// agent takes gpu, any, cpu; a CPU agent any, cpu.
+	Classes []string
+	// TrainSlots and ForecastSlots are how many jobs of each lane run at
+	// once (default 1 each; 0 turns a lane off with -1).
+	TrainSlots, ForecastSlots int
+	// Reports is the folder runs write their reports under (Reports/<run_id>).
+	Reports string
+}
+
+// Metrics is what the agent counts; nil fields are not counted.
+type Metrics struct {
+	WorkerExits func(cause string) // once per job: completed, failed, cancelled, fenced, released, lost_lease
+	Busy        func(lane string, delta int)
+	// Appended is told of every message the agent has appended to a run's
+	// log, right after the log acknowledged it.
+	Appended func(runID string, seq uint64)
+}
+
+// Agent takes jobs from the run log and runs them in worker processes,
+// holding each with a lease it renews, and appends their messages to the
+// run's log. It stops a worker whose run is cancelled, or whose run it no
+// longer holds (fenced), and never writes for a run it does not hold.
+type Agent struct {
+	cfg     Config
+	l       *runlog.Log
+	jobs    Jobs
+	log     zerolog.Logger
+	metrics Metrics
+	inc     string
+	busy    sync.Map      // lane → *atomic.Int64
+	ready   chan struct{} // closed once the agent has said it is alive
+}
+
+// New returns an agent; Run starts it.
+func New(cfg Config, l *runlog.Log, jobs Jobs, m Metrics, log zerolog.Logger) *Agent {
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	if len(cfg.Classes) == 0 {
+		cfg.Classes = []string{runlog.ClassAny, runlog.ClassCPU}
+	}
+	if cfg.TrainSlots == 0 {
+		cfg.TrainSlots = 1
+	}
+	if cfg.ForecastSlots == 0 {
+		cfg.ForecastSlots = 1
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	a := &Agent{cfg: cfg, l: l, jobs: jobs, metrics: m, inc: hex.EncodeToString(b), ready: make(chan struct{})}
+	a.log = log.With().Str("agent", cfg.Name).Logger()
+	return a
+}
+
+// Ready is closed once the agent has announced itself (its first
+// heartbeat), so a replica counts it among the agents serving its classes.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Name is the agent's name.
+func (a *Agent) Name() string { return a.cfg.Name }
+
+// Run takes and runs jobs until ctx is done. Then it stops its workers,
+// hands their runs back to the queue for another attempt (a forecast fails
+// instead: its client waits on this server), and returns.
+func (a *Agent) Run(ctx context.Context) error {
+	taker, err := a.l.Taker(ctx, a.cfg.Name, a.inc, a.cfg.Classes)
+	if err != nil {
+		return err
+	}
+	defer taker.Close()
+	if recs, err := a.l.Records(ctx); err == nil {
+		taker.Reclaim(ctx, recs)
+	} else {
+		a.log.Warn().Err(err).Msg("agent: listing runs to take back those of an earlier process")
+	}
+	var wg sync.WaitGroup
+	a.beat(ctx)
+	close(a.ready)
+	wg.Go(func() { a.heartbeat(ctx) })
+	slots := map[string]int{runlog.LaneTrain: a.cfg.TrainSlots, runlog.LaneForecast: a.cfg.ForecastSlots}
+	for lane, n := range slots {
+		for range max(n, 0) {
+			wg.Go(func() {
+				for {
+					job, err := taker.Take(ctx, lane)
+					if err != nil {
+						return // ctx is done
+					}
+					a.execute(ctx, job)
+				}
+			})
+		}
+	}
+	a.log.Info().Strs("classes", a.cfg.Classes).Int("train_slots", a.cfg.TrainSlots).Int("forecast_slots", a.cfg.ForecastSlots).
+		Str("incarnation", a.inc).Msg("agent: taking jobs")
+	wg.Wait()
+	a.l.Leave(context.Background(), a.cfg.Name)
+	a.log.Info().Msg("agent: stopped")
+	return nil
+}
+
+// heartbeat says every few seconds that the agent is alive and how busy.
+func (a *Agent) heartbeat(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.beat(ctx)
+	}
+}
+
+func (a *Agent) beat(ctx context.Context) {
+	host, _ := os.Hostname()
+	info := runlog.AgentInfo{Name: a.cfg.Name, Incarnation: a.inc, Host: host, Version: a.cfg.Version, Classes: a.cfg.Classes,
+		Lanes: []runlog.Slots{{Lane: runlog.LaneTrain, Slots: max(a.cfg.TrainSlots, 0), Busy: a.busyIn(runlog.LaneTrain)},
+			{Lane: runlog.LaneForecast, Slots: max(a.cfg.ForecastSlots, 0), Busy: a.busyIn(runlog.LaneForecast)}}}
+	if err := a.l.Beat(ctx, info); err != nil && ctx.Err() == nil {
+		a.log.Warn().Err(err).Msg("agent: heartbeat")
+	}
+}
+
+func (a *Agent) busyCounter(lane string) *atomic.Int64 {
+	v, _ := a.busy.LoadOrStore(lane, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+func (a *Agent) busyIn(lane string) int { return int(a.busyCounter(lane).Load()) }
+
+// Why a worker is stopped before it ends on its own.
+var (
+	errShutdown  = errors.New("the agent is stopping")
+	errCancelled = errors.New("run cancelled")
+	errFenced    = errors.New("another attempt holds the run")
+	errLostLease = errors.New("could not renew the lease in time")
+)
+
+// execute runs one held job to its end.
+func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
+	rec := job.Rec
+	log := a.log.With().Str("run_id", rec.ID).Int("attempt", rec.Attempt).Logger()
+	a.busyCounter(rec.Lane).Add(1)
+	defer a.busyCounter(rec.Lane).Add(-1)
+	if a.metrics.Busy != nil {
+		a.metrics.Busy(rec.Lane, 1)
+		defer a.metrics.Busy(rec.Lane, -1)
+	}
+	// The log is written with a context of its own: at shutdown the
+	// agent still writes how its runs were handed back.
+	ctx := context.WithoutCancel(agentCtx)
+	workCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case <-agentCtx.Done():
+			stop(errShutdown)
+		case <-workCtx.Done():
+		}
+	}()
+
+	spec := rec.Spec
+	if rec.Lane == runlog.LaneTrain && a.cfg.Reports != "" {
+		spec.Reports = filepath.Join(a.cfg.Reports, rec.ID)
+	}
+	if n := len(rec.Notes); n > 0 && rec.Attempt > 1 {
+		// The restart marker: no client mistakes two attempts for one.
+		a.appendJSON(ctx, job, &schema.Notification{Type: schema.TypeNotification, Level: schema.LevelWarning, Kind: schema.KindRetry,
+			Message: fmt.Sprintf("attempt %d starts on agent %s: %s", rec.Attempt, a.cfg.Name, rec.Notes[n-1])}, stop)
+	}
+	log.Info().Str("lane", rec.Lane).Str("kind", spec.Kind()).Str("dataset", spec.Dataset()).Str("device", rec.Device).Msg("agent: job started")
+
+	renewed := make(chan struct{})
+	go func() { a.holdLease(workCtx, job, stop, log); close(renewed) }()
+
+	var terminal *terminalMsg
+	notes := &milestones{}
+	err := a.jobs.Run(workCtx, spec, rec.Device, func(msg []byte) {
+		if context.Cause(workCtx) == errFenced {
+			return // write nothing more
+		}
+		t := parseTerminal(msg)
+		if err := job.Append(ctx, msg, t != nil); err != nil {
+			log.Error().Err(err).Msg("agent: appending to the run's log")
+			stop(errFenced)
+			return
+		}
+		a.appended(job)
+		if t != nil {
+			terminal = t
+			return
+		}
+		for _, n := range notes.observe(msg) {
+			a.appendJSON(ctx, job, n, stop)
+		}
+	})
+	cause := context.Cause(workCtx)
+	stop(nil)
+	<-renewed
+	exit := a.settle(ctx, job, terminal, err, cause, log)
+	if a.metrics.WorkerExits != nil {
+		a.metrics.WorkerExits(exit)
+	}
+}
+
+// settle records how the job ended and returns the cause for the metrics.
+func (a *Agent) settle(ctx context.Context, job *runlog.Job, terminal *terminalMsg, runErr, cause error, log zerolog.Logger) string {
+	rec := job.Rec
+	finish := func(state, text, summary string) string {
+		if err := job.Finish(ctx, state, text, summary); err != nil {
+			log.Error().Err(err).Str("state", state).Msg("agent: recording the run's end")
+			return "fenced"
+		}
+		log.Info().Str("state", state).Str("error", text).Msg("agent: job ended")
+		return state
+	}
+	ending := func(text string) bool {
+		if err := job.Append(ctx, runlog.EndingMessage(rec.Lane, text), true); err != nil {
+			log.Error().Err(err).Msg("agent: writing the run's ending")
+			return false
+		}
+		a.appended(job)
+		return true
+	}
+	switch {
+	case errors.Is(cause, errFenced) || errors.Is(cause, errLostLease):
+		// Another attempt holds the run, or may: write and acknowledge
+		// nothing; the worker is already stopped.
+		log.Warn().Err(cause).Msg("agent: stopped the worker of a run it no longer holds")
+		return "fenced"
+	case terminal != nil:
+		if terminal.failed() {
+			return finish(runlog.StateFailed, terminal.text(), "")
+		}
+		return finish(runlog.StateCompleted, "", terminal.SummaryPath)
+	case errors.Is(cause, errCancelled):
+		if !ending("run cancelled") {
+			return "fenced"
+		}
+		return finish(runlog.StateCancelled, "run cancelled", "")
+	case errors.Is(cause, errShutdown) && rec.Lane == runlog.LaneTrain:
+		note := fmt.Sprintf("attempt %d stopped: agent %s shut down", rec.Attempt, a.cfg.Name)
+		a.appendJSON(ctx, job, &schema.Notification{Type: schema.TypeNotification, Level: schema.LevelWarning, Kind: schema.KindRetry,
+			Message: note + "; the run goes back to the queue and starts again on the next agent"}, func(error) {})
+		if err := job.Release(ctx, note); err != nil {
+			log.Error().Err(err).Msg("agent: handing the run back")
+			return "fenced"
+		}
+		log.Info().Msg("agent: handed the run back to the queue")
+		return "released"
+	default:
+		text := "the worker ended without its last message"
+		switch {
+		case errors.Is(cause, errShutdown):
+			text = "le serveur s'arrête : server shutting down"
+		case runErr != nil:
+			text = runErr.Error()
+		}
+		if !ending(text) {
+			return "fenced"
+		}
+		return finish(runlog.StateFailed, text, "")
+	}
+}
+
+// holdLease renews the job's lease every Lease/4 until workCtx is done,
+// and sooner when a cancel nudge arrives. It stops the worker when the run
+// is cancelled, fenced, or its lease could not be renewed for a whole
+// lease (this agent is cut off: another will take the run).
+func (a *Agent) holdLease(workCtx context.Context, job *runlog.Job, stop context.CancelCauseFunc, log zerolog.Logger) {
+	lease := a.l.Config().Lease
+	nudge := make(chan struct{}, 1)
+	sub, err := a.l.Conn().Subscribe(runlog.CancelSubject(job.Rec.ID), func(*nats.Msg) {
+		select {
+		case nudge <- struct{}{}:
+		default:
+		}
+	})
+	if err == nil {
+		defer sub.Unsubscribe()
+	}
+	t := time.NewTicker(lease / 4)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-workCtx.Done():
+			return
+		case <-t.C:
+		case <-nudge:
+		}
+		rctx, cancel := context.WithTimeout(workCtx, lease/4)
+		cancelling, err := job.Renew(rctx)
+		cancel()
+		switch {
+		case errors.Is(err, runlog.ErrFenced):
+			log.Warn().Err(err).Msg("agent: fenced")
+			stop(errFenced)
+			return
+		case err != nil:
+			if workCtx.Err() != nil {
+				return
+			}
+			log.Warn().Err(err).Dur("since_renewed", time.Since(last)).Msg("agent: renewing the lease")
+			if time.Since(last) > lease-lease/8 {
+				stop(errLostLease)
+				return
+			}
+		case cancelling:
+			stop(errCancelled)
+			return
+		default:
+			last = time.Now()
+		}
+	}
+}
+
+// appendJSON appends v; a failure stops the worker as fenced.
+func (a *Agent) appendJSON(ctx context.Context, job *runlog.Job, v any, stop context.CancelCauseFunc) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	if err := job.Append(ctx, b, false); err != nil {
+		a.log.Error().Err(err).Str("run_id", job.Rec.ID).Msg("agent: appending to the run's log")
+		stop(errFenced)
+		return
+	}
+	a.appended(job)
+}
+
+func (a *Agent) appended(job *runlog.Job) {
+	if a.metrics.Appended != nil {
+		a.metrics.Appended(job.Rec.ID, job.Seq())
+	}
+}
+
+// terminalMsg is the part of a message that says a job ended: a run's
+// training_complete or training_error, a forecast's output or error.
+type terminalMsg struct {
+	Type        string `json:"type"`
+	Error       string `json:"error"`
+	SummaryPath string `json:"summary_path"`
+	Status      string `json:"status"`
+	Message     string `json:"message"`
+}
+
+func (t *terminalMsg) failed() bool {
+	return t.Type == schema.TypeTrainingError || t.Status == schema.StatusError
+}
+
+func (t *terminalMsg) text() string {
+	if t.Error != "" {
+		return t.Error
+	}
+	return t.Message
+}
+
+func parseTerminal(msg []byte) *terminalMsg {
+	// Every message passes here, the largest being prediction_delta: look
+	// at the ones that can end a job only (schema types put their
+	// discriminating field first).
+	if !bytes.HasPrefix(msg, []byte(`{"type":"training_`)) && !bytes.HasPrefix(msg, []byte(`{"status":`)) {
+		return nil
+	}
+	var t terminalMsg
+	if json.Unmarshal(msg, &t) != nil {
+		return nil
+	}
+	switch {
+	case t.Type == schema.TypeTrainingComplete, t.Type == schema.TypeTrainingError,
+		t.Status == schema.StatusOutput, t.Status == schema.StatusError:
+		return &t
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/kairoscope/kairoscope/runlog"
+)
+
+// runAgent takes jobs from a NATS cluster's queues and runs them in worker
+// processes on this machine, as serve's local agent does.
+func runAgent(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "agent", "--nats URL [--max-concurrent-runs N] [--classes gpu,any,cpu]")
+	lf := addLogFlags(fs)
+	af := addAgentFlags(fs, e)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if lf.url == "" {
+		return usageError{errors.New("--nats: an agent needs the URL of the NATS cluster its serve replicas use (or $KAIROSCOPE_NATS)")}
+	}
+	runner, err := newRunner(e)
+	if err != nil {
+		return err
+	}
+	conn, err := lf.connect(e, "kairoscope agent")
+	if err != nil {
+		return err
+	}
+	defer conn.close()
+	l, err := runlog.Attach(ctx, conn.nc, e.log)
+	if err != nil {
+		return err
+	}
+	a, err := af.agent(e, l, runner, lf.dataDir)
+	if err != nil {
+		return err
+	}
+	e.log.Info().Str("agent", a.Name()).Str("nats", lf.url).Bool("gpu_worker", runner.GPU != nil).Dur("lease", l.Config().Lease).Msg("kairoscope agent started")
+	return a.Run(ctx)
+}

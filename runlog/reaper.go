@@ -1,0 +1,36 @@
+package runlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Reap repairs runs whose job message is gone while the run still needs an
+// agent: a queued run whose submitter died between its record and its
+// message, or a running one whose lease ran out long ago and whose message
+// a late acknowledgement from a zombie agent deleted (scale-out notes,
+// pitfall 1). It queues their jobs again, so a run is never silently lost.
+// Any replica may call it: every step is idempotent.
+func (l *Log) Reap(ctx context.Context, recs []Record) {
+	now := time.Now()
+	for _, r := range recs {
+		stale := r.State == StateQueued && now.Sub(r.Created) > l.cfg.Lease ||
+			(r.State == StateRunning || r.State == StateCancelling) && r.LeaseUntil != nil && now.Sub(*r.LeaseUntil) > l.cfg.Lease
+		if !stale {
+			continue
+		}
+		_, err := l.jobs.GetLastMsgForSubject(ctx, jobSubject(r.Lane, r.Class, r.ID))
+		if err == nil || !errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // still queued (or unknown): the consumers will get to it
+		}
+		if err := l.enqueue(ctx, r, fmt.Sprintf("reap%d", r.Attempt)); err != nil {
+			l.log.Warn().Err(err).Str("run_id", r.ID).Msg("runlog: requeueing a lost job")
+			continue
+		}
+		l.log.Warn().Str("run_id", r.ID).Str("state", r.State).Msg("runlog: requeued a run whose job message was lost")
+	}
+}
