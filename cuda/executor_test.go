@@ -561,7 +561,7 @@ func TestEpochCancels(t *testing.T) {
 // the emulator gives fold metrics within 1e-4 relative of the CPU run's
 // (AUC, DirAcc and coverage within 0.01: one rank or one row may flip).
 func TestEngineTrainsOnTheDevice(t *testing.T) {
-	s, err := dataset.Load("../../shared/data/bike_sharing_dc_daily.csv", dataset.Options{})
+	s, err := dataset.Load("../datasets/bike.csv", dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,7 +636,7 @@ func TestEngineTrainsOnTheDevice(t *testing.T) {
 // notification; without, it ends in out of memory. The memory cap lies
 // between the peaks of the two batch sizes, measured first.
 func TestEngineHalvesTheBatchOnOutOfMemory(t *testing.T) {
-	s, err := dataset.Load("../../shared/data/bike_sharing_dc_daily.csv", dataset.Options{})
+	s, err := dataset.Load("../datasets/bike.csv", dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,19 +1,40 @@
 package datasets
 
 import (
-	"os"
+	"crypto/sha256"
+	"encoding/hex"
+	"regexp"
 	"testing"
 )
 
-func TestEmbeddedMatchSharedData(t *testing.T) {
-	for name, shared := range map[string]string{"bike": "bike_sharing_dc_daily.csv", "sp500": "sp500_daily_ohlcv.csv"} {
-		want, err := os.ReadFile("../../shared/data/" + shared)
-		if err != nil {
-			t.Fatal(err)
+// Every embedded dataset is the file SOURCES.md describes: its sha256 is the
+// one in the table (the shared sample data's own checksum), so a file
+// changed or swapped without its provenance fails here.
+func TestEmbeddedMatchSources(t *testing.T) {
+	src, err := files.ReadFile("SOURCES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([a-z0-9]+)`[^|]*\\| `([a-z0-9]+\\.csv)` \\| `([0-9a-f]{64})` \\|")
+	listed := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(string(src), -1) {
+		name, file, sum := m[1], m[2], m[3]
+		listed[name] = true
+		if file != name+".csv" {
+			t.Errorf("SOURCES.md lists %s as %s, want %s.csv", name, file, name)
 		}
-		got, _ := files.ReadFile(name + ".csv")
-		if string(got) != string(want) {
-			t.Errorf("%s differs from shared/data/%s", name, shared)
+		b, err := files.ReadFile(file)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if h := sha256.Sum256(b); hex.EncodeToString(h[:]) != sum {
+			t.Errorf("%s has sha256 %x, SOURCES.md says %s", file, h, sum)
+		}
+	}
+	for _, n := range Names() {
+		if !listed[n] {
+			t.Errorf("dataset %s has no row with a sha256 in SOURCES.md", n)
 		}
 	}
 }

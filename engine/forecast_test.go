@@ -7,7 +7,7 @@ import (
 )
 
 func TestForecastCounts(t *testing.T) {
-	s := load(t, "bike_sharing_dc_daily.csv")
+	s := load(t, "bike.csv")
 	cfg := ForecastDefaults()
 	cfg.Ensemble, cfg.Epochs = 2, 5
 	var steps, totals []int
@@ -53,7 +53,7 @@ func TestForecastCounts(t *testing.T) {
 // weekly seasonal naive: 1.110, 0.78) with a 90% interval that covers
 // between 85% and 95% of the days.
 func TestBacktestBeatsClassicalMethods(t *testing.T) {
-	bt, err := RunBacktest(context.Background(), load(t, "bike_sharing_dc_daily.csv"), ForecastDefaults(), 30, 180, 30, nil)
+	bt, err := RunBacktest(context.Background(), load(t, "bike.csv"), ForecastDefaults(), 30, 180, 30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,13 @@ import (
 	"github.com/kairoscope/kairoscope/schema"
 )
 
-const sharedData = "../../shared/data/"
+// repoData holds the embedded datasets' files: the tests read only data
+// inside the repository.
+const repoData = "../datasets/"
 
 func load(t *testing.T, name string) *dataset.Series {
 	t.Helper()
-	s, err := dataset.Load(sharedData+name, dataset.Options{})
+	s, err := dataset.Load(repoData+name, dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func train(t *testing.T, s *dataset.Series, cfg Config) (*Summary, []any) {
 
 func TestTrainBike(t *testing.T) {
 	dir := t.TempDir()
-	sum, msgs := train(t, load(t, "bike_sharing_dc_daily.csv"), quickConfig(dir))
+	sum, msgs := train(t, load(t, "bike.csv"), quickConfig(dir))
 
 	t.Run("messages in schema order", func(t *testing.T) {
 		if _, ok := msgs[0].(*schema.DatasetReady); !ok {
@@ -133,7 +135,7 @@ func TestTrainBike(t *testing.T) {
 
 	t.Run("same seed gives identical reports", func(t *testing.T) {
 		dir2 := t.TempDir()
-		sum2, _ := train(t, load(t, "bike_sharing_dc_daily.csv"), quickConfig(dir2))
+		sum2, _ := train(t, load(t, "bike.csv"), quickConfig(dir2))
 		// The file names carry the run's start time, as the schema asks; all
 		// else is byte for byte the same.
 		stamp := regexp.MustCompile(`_\d{8}_\d{6}\.csv`)
@@ -165,7 +167,7 @@ func sameMetrics(a, b schema.Metrics) bool {
 }
 
 func TestTrainOHLCVReturns(t *testing.T) {
-	s := load(t, "sp500_daily_ohlcv.csv")
+	s := load(t, "sp500.csv")
 	s = head(s, 1500)
 	cfg := quickConfig(t.TempDir())
 	cfg.Epochs = 2
@@ -176,7 +178,7 @@ func TestTrainOHLCVReturns(t *testing.T) {
 }
 
 func TestTrainRefusesTooFewSamples(t *testing.T) {
-	s := head(load(t, "bike_sharing_dc_daily.csv"), 200)
+	s := head(load(t, "bike.csv"), 200)
 	var last any
 	_, err := Train(context.Background(), s, quickConfig(t.TempDir()), func(m any) { last = m })
 	if !errors.Is(err, ErrTooFewSamples) {
@@ -190,7 +192,7 @@ func TestTrainRefusesTooFewSamples(t *testing.T) {
 func TestTrainCancelledLeavesNoSummary(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Train(ctx, load(t, "bike_sharing_dc_daily.csv"), quickConfig(dir), func(m any) {
+	_, err := Train(ctx, load(t, "bike.csv"), quickConfig(dir), func(m any) {
 		if _, ok := m.(*schema.EpochMetrics); ok {
 			cancel()
 		}
@@ -214,7 +216,7 @@ func TestTrainBatchProgress(t *testing.T) {
 	cfg := quickConfig(t.TempDir())
 	cfg.Folds, cfg.Epochs, cfg.Model.Batch = 2, 2, 64
 	cfg.BatchProgressEvery = time.Nanosecond
-	_, msgs := train(t, load(t, "bike_sharing_dc_daily.csv"), cfg)
+	_, msgs := train(t, load(t, "bike.csv"), cfg)
 	var pending []*schema.BatchProgress
 	var seen int
 	for _, m := range msgs {
@@ -257,7 +259,7 @@ func TestTrainPredictionDeltaParts(t *testing.T) {
 	cfg := quickConfig(t.TempDir())
 	cfg.Folds, cfg.Epochs, cfg.PredictionDeltas = 1, 1, true
 	cfg.CalibFrac = 0.1 // more scored rows than one part holds
-	sum, msgs := train(t, load(t, "sp500_daily_ohlcv.csv"), cfg)
+	sum, msgs := train(t, load(t, "sp500.csv"), cfg)
 	var parts, final []*schema.PredictionDelta
 	rows := 0
 	for _, m := range msgs {

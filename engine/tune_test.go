@@ -48,7 +48,7 @@ func trials(msgs []any) []*schema.HPOTrial {
 }
 
 func TestTuneBikeReproducible(t *testing.T) {
-	s := load(t, "bike_sharing_dc_daily.csv")
+	s := load(t, "bike.csv")
 	run := func() (*TuneSummary, []any, string) {
 		dir := t.TempDir()
 		var msgs []any
@@ -250,7 +250,7 @@ func TestTuneStudyErrors(t *testing.T) {
 // Cancelling stops the study in the trial that runs: no later trial starts
 // and no tune_summary.json is written.
 func TestTuneCancelled(t *testing.T) {
-	s := load(t, "bike_sharing_dc_daily.csv")
+	s := load(t, "bike.csv")
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

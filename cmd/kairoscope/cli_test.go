@@ -15,7 +15,7 @@ import (
 	"github.com/kairoscope/kairoscope/schema"
 )
 
-const bike = "../../../shared/data/bike_sharing_dc_daily.csv"
+const bike = "../../datasets/bike.csv" // the embedded dataset's file
 
 func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +19,8 @@ var sentinels = []error{
 // FuzzRead checks that Read never panics, that every error is a located
 // *Error of a known kind, and that every Series it returns keeps its promises.
 func FuzzRead(f *testing.F) {
-	for _, file := range []string{"bike_sharing_dc_daily.csv", "sp500_daily_ohlcv.csv", "seattle_temp_max_daily.csv"} {
-		fh, err := os.Open(filepath.Join(sharedData, file))
+	for _, file := range []string{bikeFile, sp500File, seattleFile} {
+		fh, err := os.Open(file)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -12,8 +12,13 @@ import (
 	"time"
 )
 
-// sharedData is where CI checks out shared/ beside main.
-const sharedData = "../../../shared/data"
+// The real series the tests read, all inside the repository: the embedded
+// datasets' files (byte copies of the shared sample data) and testdata/.
+const (
+	bikeFile    = "../../datasets/bike.csv"
+	sp500File   = "../../datasets/sp500.csv"
+	seattleFile = "testdata/seattle_temp_max_daily.csv"
+)
 
 func date(s string) time.Time {
 	d, err := time.Parse(time.DateOnly, s)
@@ -155,7 +160,7 @@ func TestReadAccepts(t *testing.T) {
 	}
 }
 
-func TestLoadSharedData(t *testing.T) {
+func TestLoadSampleData(t *testing.T) {
 	tests := []struct {
 		file        string
 		rows        int
@@ -165,13 +170,13 @@ func TestLoadSharedData(t *testing.T) {
 		counts      bool
 		firstValue  float64
 	}{
-		{"bike_sharing_dc_daily.csv", 731, "2011-01-01", "2012-12-31", Daily, false, true, 985},
-		{"sp500_daily_ohlcv.csv", 5105, "2000-01-03", "2020-04-17", BusinessDay, true, false, 1455.219971},
-		{"seattle_temp_max_daily.csv", 1461, "2012-01-01", "2015-12-31", Daily, false, false, 12.8},
+		{bikeFile, 731, "2011-01-01", "2012-12-31", Daily, false, true, 985},
+		{sp500File, 5105, "2000-01-03", "2020-04-17", BusinessDay, true, false, 1455.219971},
+		{seattleFile, 1461, "2012-01-01", "2015-12-31", Daily, false, false, 12.8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			s, err := Load(filepath.Join(sharedData, tt.file), Options{MinRows: 300})
+			s, err := Load(tt.file, Options{MinRows: 300})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,9 +184,9 @@ func TestLoadSharedData(t *testing.T) {
 			if tt.ohlcv {
 				target = "close"
 			}
-			if s.Name != tt.file || s.Len() != tt.rows || s.Freq != tt.freq || s.OHLCV != tt.ohlcv || s.Counts != tt.counts || s.Target != target {
+			if s.Name != filepath.Base(tt.file) || s.Len() != tt.rows || s.Freq != tt.freq || s.OHLCV != tt.ohlcv || s.Counts != tt.counts || s.Target != target {
 				t.Errorf("got %q: %d rows, %v, OHLCV %v, counts %v, target %q; want %q: %d, %v, %v, %v, %q",
-					s.Name, s.Len(), s.Freq, s.OHLCV, s.Counts, s.Target, tt.file, tt.rows, tt.freq, tt.ohlcv, tt.counts, target)
+					s.Name, s.Len(), s.Freq, s.OHLCV, s.Counts, s.Target, filepath.Base(tt.file), tt.rows, tt.freq, tt.ohlcv, tt.counts, target)
 			}
 			if !s.Dates[0].Equal(date(tt.first)) || !s.Dates[s.Len()-1].Equal(date(tt.last)) {
 				t.Errorf("dates %v..%v, want %s..%s", s.Dates[0], s.Dates[s.Len()-1], tt.first, tt.last)
@@ -194,7 +199,7 @@ func TestLoadSharedData(t *testing.T) {
 }
 
 func TestLoadTargetOverride(t *testing.T) {
-	s, err := Load(filepath.Join(sharedData, "sp500_daily_ohlcv.csv"), Options{Target: "open"})
+	s, err := Load(sp500File, Options{Target: "open"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 func loadBike(t *testing.T) *dataset.Series {
 	t.Helper()
-	s, err := dataset.Load("../../../shared/data/bike_sharing_dc_daily.csv", dataset.Options{})
+	s, err := dataset.Load("../../datasets/bike.csv", dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
