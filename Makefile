@@ -18,7 +18,7 @@ help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/kairoscope (CPU only; OpenBLAS when libopenblas-dev is installed, else pure Go)
+build: deps-blas ## build bin/kairoscope (CPU only; OpenBLAS, installing libopenblas-dev when missing and possible, else pure Go)
 	@$(blas-note)
 	$(GO) build -tags '$(TAGS)' -o $(BIN)/kairoscope ./cmd/kairoscope
 
@@ -36,7 +36,7 @@ web: ## re-vendor the dashboard's uPlot, web/static/vendor, from web/package-loc
 	cd web && npm ci --no-audit --no-fund && npm run build
 
 .PHONY: run
-run: ## run the service on its embedded default data
+run: deps-blas ## run the service on its embedded default data (OpenBLAS build: installs libopenblas-dev when missing and possible)
 	@$(blas-note)
 	$(GO) run -tags '$(TAGS)' ./cmd/kairoscope serve
 
@@ -59,6 +59,23 @@ test-deps: deps-gpu ## install what the tests use, when missing: chromium, pytho
 	    echo "installing$$missing"; \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing; \
 	  fi
+
+# deps-blas installs libopenblas-dev when it is missing, as test-deps does,
+# where that is possible (root and apt-get: a fresh Debian machine), so that
+# `make run` and `make build` give the OpenBLAS build there. Elsewhere, or
+# when apt-get fails, it says why and the build falls back to pure Go (TAGS
+# is evaluated after it ran).
+.PHONY: deps-blas
+deps-blas: ## install libopenblas-dev with apt when missing (root on Debian), else say the build is pure Go
+	@if [ -z "$(HAVE_OPENBLAS)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing libopenblas-dev (OpenBLAS: CPU training about 5x faster than pure Go)"; \
+	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libopenblas-dev; } || \
+	      echo "could not install libopenblas-dev: building with gonum's pure-Go BLAS"; \
+	  else \
+	    echo "libopenblas-dev is missing and cannot be installed here (needs root and apt-get): building with gonum's pure-Go BLAS"; \
+	  fi; \
+	fi
 
 .PHONY: deps-gpu
 deps-gpu: ## install Debian's CUDA 11.8 toolkit (nvcc, cuda.h, cuBLAS) from non-free, when missing
