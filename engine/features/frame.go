@@ -27,6 +27,7 @@ type Frame struct {
 	Dates []time.Time // observed dates, then Cfg.Horizons future ones
 	Z     []float64   // model-space values, observed rows only
 	First int         // first origin with a full lookback
+	hol   []bool      // USHoliday of each of Dates, when Cfg.Holidays
 }
 
 // Row is one sample: features at origin T, target Z[T+H] − Z[T].
@@ -45,7 +46,14 @@ func NewFrame(s *dataset.Series, cfg Config) (*Frame, error) {
 		z[i] = cfg.Transform.Apply(v)
 	}
 	dates := append(append([]time.Time(nil), s.Dates...), s.Future(cfg.Horizons)...)
-	return &Frame{Cfg: cfg, Dates: dates, Z: z, First: max(LongWindow, cfg.Window+1) - 1}, nil
+	f := &Frame{Cfg: cfg, Dates: dates, Z: z, First: max(LongWindow, cfg.Window+1) - 1}
+	if cfg.Holidays { // once per date: a long series has 30 rows per origin
+		f.hol = make([]bool, len(dates))
+		for i, d := range dates {
+			f.hol[i] = USHoliday(d)
+		}
+	}
+	return f, nil
 }
 
 // N is the number of observed values.
@@ -95,7 +103,7 @@ func (f *Frame) Features(dst []float64, r Row) {
 		i++
 	}
 	if f.Cfg.Holidays {
-		dst[i], dst[i+1] = b2f(USHoliday(f.Dates[t])), b2f(USHoliday(target))
+		dst[i], dst[i+1] = b2f(f.hol[t]), b2f(f.hol[t+r.H])
 	}
 }
 
