@@ -29,8 +29,9 @@ type Info struct {
 }
 
 var descriptions = map[string]string{
-	"bike":  "Capital Bikeshare daily rentals, Washington DC (UCI, CC BY 4.0)",
-	"sp500": "S&P 500 daily OHLCV, trading days (vega-datasets, BSD-3-Clause)",
+	"bike":    "Capital Bikeshare daily rentals, Washington DC (UCI, CC BY 4.0)",
+	"sp500":   "S&P 500 daily OHLCV, trading days (vega-datasets, BSD-3-Clause)",
+	"transit": "daily public-transit boardings, 5,700 days (generated: benchmarks/cmd/genseries)",
 }
 
 // Names lists the embedded datasets.

@@ -44,7 +44,8 @@ func TestLoadAndDescribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(infos) != 2 || infos[0].Name != "bike" || infos[0].Rows != 731 || infos[1].Target != "close" || infos[1].Frequency != "business-day" {
+	if len(infos) != 3 || infos[0].Name != "bike" || infos[0].Rows != 731 || infos[1].Target != "close" || infos[1].Frequency != "business-day" ||
+		infos[2].Name != "transit" || infos[2].Rows != 5700 || infos[2].Frequency != "daily" {
 		t.Errorf("infos %+v", infos)
 	}
 	for _, bad := range []string{"", "../bike", "bike.csv", "SOURCES"} {

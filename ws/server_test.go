@@ -206,7 +206,7 @@ func TestHealth(t *testing.T) {
 	var h Health
 	json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || h.Status != "ok" || h.Version != "test" || len(h.Datasets) != 2 || h.Devices[0].Name != "cpu" {
+	if resp.StatusCode != 200 || h.Status != "ok" || h.Version != "test" || len(h.Datasets) != 3 || h.Devices[0].Name != "cpu" {
 		t.Errorf("%d %+v", resp.StatusCode, h)
 	}
 }

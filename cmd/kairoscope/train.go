@@ -22,7 +22,7 @@ type modelFlags struct {
 
 func addModelFlags(fs *flag.FlagSet, cfg *engine.Config) *modelFlags {
 	m := &modelFlags{}
-	fs.StringVar(&m.data, "data", "", "CSV series (date,value or date,open,high,low,close[,volume]), or an embedded dataset: bike, sp500 (required)")
+	fs.StringVar(&m.data, "data", "", "CSV series (date,value or date,open,high,low,close[,volume]), or an embedded dataset: bike, sp500, transit (required)")
 	fs.StringVar(&m.target, "target", "", "target column (default close for OHLCV files, else value)")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "maximum epochs per model; early stopping may stop sooner")
 	fs.IntVar(&cfg.Patience, "patience", cfg.Patience, "epochs without a better validation loss before stopping (0 = never stop early)")

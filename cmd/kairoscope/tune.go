@@ -25,7 +25,7 @@ func runTune(ctx context.Context, e *env, args []string) error {
 		fs.PrintDefaults()
 	}
 	var data, target string
-	fs.StringVar(&data, "data", "", "CSV series (date,value or date,open,high,low,close[,volume]), or an embedded dataset: bike, sp500 (required)")
+	fs.StringVar(&data, "data", "", "CSV series (date,value or date,open,high,low,close[,volume]), or an embedded dataset: bike, sp500, transit (required)")
 	fs.StringVar(&target, "target", "", "target column (default close for OHLCV files, else value)")
 	trials := fs.Int("trials", engine.DefaultTrials, fmt.Sprintf("trials to run, 1 to %d", engine.MaxTrials))
 	fs.IntVar(&cfg.Folds, "folds", 3, "walk-forward cross-validation folds per trial")
