@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/kairoscope/kairoscope/engine/calib"
@@ -84,58 +86,17 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 	if cfg.ForecastRefit {
 		perMember *= 2
 	}
-	var calOuts, futOuts []outputs
-	var buf []float32                   // predict's
-	done, total := 0, members*perMember // epochs run, and announced
-	onEpoch := func(epoch int, _ model.Trainer, _ model.EpochStats, _ outputs) error {
-		if progress != nil {
-			progress(done+epoch+1, total)
-		}
-		return nil
+	tl := newTally(members, perMember, progress)
+	calOuts, futOuts := make([]outputs, members), make([]outputs, members)
+	err = forEachMember(ctx, members, memberWorkers(cfg), func(ctx context.Context, k int) error {
+		co, fo, err := forecastMember(ctx, cfg, sc, train, cal, all, fut, k, tl)
+		calOuts[k], futOuts[k] = co, fo
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	for k := 0; k < members; k++ {
-		seed := cfg.Seed*1000003 + 999 + uint64(k)
-		ft, err := fit(ctx, cfg, sc, train, cal, seed, onEpoch)
-		if err != nil {
-			return nil, err
-		}
-		done += ft.epochs
-		co, err := predict(ft.net, sc, cal, cfg.Model.BCEWeight, &buf)
-		var fo outputs
-		if err == nil {
-			fo, err = predict(ft.net, sc, fut, cfg.Model.BCEWeight, &buf)
-		}
-		ft.net.Close()
-		if err != nil {
-			return nil, err
-		}
-		// What is left: this member's refit, known now, and the other
-		// members' most. Early stopping only ever shrinks it.
-		refit := 0
-		if cfg.ForecastRefit {
-			refit = max(ft.bestEpoch+1, 1)
-		}
-		total = done + refit + (members-k-1)*perMember
-		if refit > 0 {
-			rc := cfg
-			rc.Epochs, rc.Patience = refit, 0
-			// No held-out part: the net keeps its last epoch's parameters.
-			rf, err := fit(ctx, rc, sc, all, part{}, seed, onEpoch)
-			if err != nil {
-				return nil, err
-			}
-			done += rf.epochs
-			fo, err = predict(rf.net, sc, fut, cfg.Model.BCEWeight, &buf)
-			rf.net.Close()
-			if err != nil {
-				return nil, err
-			}
-		}
-		calOuts, futOuts = append(calOuts, co), append(futOuts, fo)
-	}
-	if progress != nil && done < total {
-		progress(done, done)
-	}
+	tl.finish()
 	co, fo := mixture(calOuts), mixture(futOuts)
 	cb, _, _ := calib.Choose(co.logit, ups(cal.y))
 	q := horizonQuantiles(cal, co, horizon, cfg.Alpha)
@@ -155,6 +116,155 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 		pts[h] = p
 	}
 	return pts, nil
+}
+
+// forecastMember trains ensemble member k (its own seed): on train with
+// early stopping on cal, then, with cfg.ForecastRefit, again on all for the
+// epochs early stopping chose. It returns the early-stopped net's outputs on
+// cal and the final net's on fut.
+func forecastMember(ctx context.Context, cfg Config, sc features.Scaler, train, cal, all, fut part, k int, tl *tally) (co, fo outputs, err error) {
+	seed := cfg.Seed*1000003 + 999 + uint64(k)
+	onEpoch := func(int, model.Trainer, model.EpochStats, outputs) error {
+		tl.epoch(k)
+		return nil
+	}
+	var buf []float32 // predict's
+	ft, err := fit(ctx, cfg, sc, train, cal, seed, onEpoch)
+	if err != nil {
+		return co, fo, err
+	}
+	co, err = predict(ft.net, sc, cal, cfg.Model.BCEWeight, &buf)
+	if err == nil {
+		fo, err = predict(ft.net, sc, fut, cfg.Model.BCEWeight, &buf)
+	}
+	ft.net.Close()
+	if err != nil || !cfg.ForecastRefit {
+		tl.left(k, 0)
+		return co, fo, err
+	}
+	// What is left of this member is its refit, known now: early stopping
+	// only ever shrinks the total.
+	refit := max(ft.bestEpoch+1, 1)
+	tl.left(k, refit)
+	rc := cfg
+	rc.Epochs, rc.Patience = refit, 0
+	// No held-out part: the net keeps its last epoch's parameters.
+	rf, err := fit(ctx, rc, sc, all, part{}, seed, onEpoch)
+	if err != nil {
+		return co, fo, err
+	}
+	fo, err = predict(rf.net, sc, fut, cfg.Model.BCEWeight, &buf)
+	rf.net.Close()
+	return co, fo, err
+}
+
+// memberWorkers is how many ensemble members train at once: one per core
+// the Go scheduler runs on (GOMAXPROCS) for the CPU trainer, whose members
+// share nothing but read-only data (OpenBLAS runs each GEMM on its caller's
+// thread); one for a device trainer, which owns one device context.
+func memberWorkers(cfg Config) int {
+	if cfg.Trainer != nil {
+		return 1
+	}
+	return max(1, runtime.GOMAXPROCS(0))
+}
+
+// forEachMember runs fn for members 0..n−1 on at most workers goroutines,
+// in order of k, and returns the first error; it cancels the others' ctx
+// then. Members write only their own results, so the outcome does not
+// depend on the schedule.
+func forEachMember(ctx context.Context, n, workers int, fn func(ctx context.Context, k int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  int
+	)
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				k := next
+				next++
+				stop := k >= n || first != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := fn(ctx, k); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+						cancel()
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// tally counts a forecast's training epochs over its members, which may run
+// at once, and reports them to progress one epoch at a time, in order:
+// step is the epochs run so far, total those plus every member's most
+// remaining. A member's remainder only shrinks (its early stop, then its
+// refit's length), so total never grows; finish makes the last report's
+// step equal its total.
+type tally struct {
+	mu       sync.Mutex
+	progress Progress
+	done     int
+	rest     []int // each member's most remaining epochs
+	total    int   // the last total reported
+}
+
+func newTally(members, perMember int, progress Progress) *tally {
+	t := &tally{progress: progress, rest: make([]int, members)}
+	for k := range t.rest {
+		t.rest[k] = perMember
+	}
+	return t
+}
+
+func (t *tally) epoch(k int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done++
+	t.rest[k] = max(t.rest[k]-1, 0)
+	t.report()
+}
+
+// left sets member k's remaining epochs.
+func (t *tally) left(k, epochs int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rest[k] = epochs
+}
+
+func (t *tally) finish() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.total != t.done {
+		clear(t.rest)
+		t.report()
+	}
+}
+
+func (t *tally) report() {
+	t.total = t.done
+	for _, r := range t.rest {
+		t.total += r
+	}
+	if t.progress != nil {
+		t.progress(t.done, t.total)
+	}
 }
 
 // mixture combines ensemble members as an equal-weight mixture of their

@@ -22,7 +22,7 @@ import (
 // inside the repository.
 const repoData = "../datasets/"
 
-func load(t *testing.T, name string) *dataset.Series {
+func load(t testing.TB, name string) *dataset.Series {
 	t.Helper()
 	s, err := dataset.Load(repoData+name, dataset.Options{})
 	if err != nil {
