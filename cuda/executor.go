@@ -382,8 +382,8 @@ func (e *Executor) usable() error {
 }
 
 // Epoch runs one shuffled pass over x [rows, in] and y [rows], drawing the
-// order from rng exactly as (*model.Net).Epoch does, so both see the same
-// batches. x and y are copied to the device only when they are not the
+// order from rng exactly as (*model.Net).Epoch does (its first
+// Config.EpochRows rows when set), so both see the same batches. x and y are copied to the device only when they are not the
 // arrays of the previous Epoch (same array and length: the engine passes a
 // fold's training data unchanged every epoch; do not modify them in place
 // between epochs). ctx is checked before every batch; a cancelled epoch
@@ -408,6 +408,7 @@ func (e *Executor) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (m
 	for i, p := range perm {
 		e.perm32[i] = int32(p)
 	}
+	rows = model.EpochRowsOf(e.cfg, rows) // the steps run over the order's first rows, as on the CPU
 	if err := e.dev.CopyInInt32(e.dPerm, e.perm32); err != nil {
 		return st, fmt.Errorf("%w (copying the epoch's row order in)", err)
 	}

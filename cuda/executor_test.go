@@ -713,3 +713,39 @@ func TestForwardErrorIsReturnedAndKept(t *testing.T) {
 		t.Errorf("Close after the failure: %v, want the first error", err2)
 	}
 }
+
+// With Config.EpochRows an epoch trains on the first EpochRows of its
+// shuffled order, on the device as on the CPU: the same steps (3 of 32, the
+// last one padded), statistics and parameters, and the same draws consumed.
+func TestCappedEpochsMatchCPU(t *testing.T) {
+	cfg := smallCfg
+	cfg.EpochRows = 2*cfg.Batch + 5
+	x, y := synthetic(smallRows, smallIn, 1)
+	net, err := model.New(smallIn, cfg, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	e := newExecutor(t, newEmulator(t, 0), smallIn, cfg, 11)
+	cpuRng, devRng := rand.New(rand.NewPCG(2, 3)), rand.New(rand.NewPCG(2, 3))
+	for epoch := 1; epoch <= 2; epoch++ {
+		want, err := net.Epoch(context.Background(), x, y, cpuRng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Epoch(context.Background(), x, y, devRng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Steps != 3 || want.Steps != 3 {
+			t.Errorf("epoch %d: %d steps on the device, %d on the CPU, want 3", epoch, got.Steps, want.Steps)
+		}
+		if d := relDiff(got.Loss, want.Loss); d > 2e-5 {
+			t.Errorf("epoch %d loss: device %v, CPU %v", epoch, got.Loss, want.Loss)
+		}
+	}
+	compareParams(t, snapshot(t, e), net.Params(), 5e-5)
+	if a, b := cpuRng.Uint64(), devRng.Uint64(); a != b {
+		t.Errorf("the rngs diverged: %d vs %d", a, b)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"github.com/kairoscope/kairoscope/engine"
 )
 
+const epochRowsUsage = "rows of (day, horizon) each training epoch draws at random from the history (0 = all of them)"
+
 const refitUsage = "train each net again on the whole history for the epochs early stopping chose on the held-out days (--refit=false: forecast with the early-stopped nets)"
 
 func runPredict(ctx context.Context, e *env, args []string) error {
@@ -18,6 +20,7 @@ func runPredict(ctx context.Context, e *env, args []string) error {
 	horizon := fs.Int("horizon", 30, "days to forecast")
 	fs.IntVar(&cfg.Ensemble, "ensemble", cfg.Ensemble, "independently seeded nets averaged into the forecast")
 	fs.BoolVar(&cfg.ForecastRefit, "refit", cfg.ForecastRefit, refitUsage)
+	fs.IntVar(&cfg.Model.EpochRows, "epoch-rows", cfg.Model.EpochRows, epochRowsUsage)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -49,6 +52,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	step := fs.Int("step", 30, "rows between origins")
 	fs.IntVar(&cfg.Ensemble, "ensemble", cfg.Ensemble, "independently seeded nets averaged into each forecast")
 	fs.BoolVar(&cfg.ForecastRefit, "refit", cfg.ForecastRefit, refitUsage)
+	fs.IntVar(&cfg.Model.EpochRows, "epoch-rows", cfg.Model.EpochRows, epochRowsUsage)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -191,3 +191,37 @@ func TestEpochTrace(t *testing.T) {
 		t.Errorf("trace %v over %d steps, want %v", got, st.Steps, want)
 	}
 }
+
+// EpochRows caps an epoch at the first rows of its shuffled order: fewer
+// steps, a different subset each epoch, and the statistics of those rows.
+func TestEpochRowsCapsTheEpoch(t *testing.T) {
+	x, y := synthetic(300, 5, 1)
+	base := Config{Hidden: []int{16, 16}, LR: 1e-2, Batch: 32, BCEWeight: 0.5}
+	cfg := base
+	cfg.EpochRows = 100
+	capped, err := New(5, cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := New(5, base, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := capped.Epoch(context.Background(), x, y, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fst, err := full.Epoch(context.Background(), x, y, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (100 + cfg.Batch - 1) / cfg.Batch; st.Steps != want || fst.Steps != (300+cfg.Batch-1)/cfg.Batch {
+		t.Errorf("steps %d capped, %d full; want %d and %d", st.Steps, fst.Steps, want, (300+cfg.Batch-1)/cfg.Batch)
+	}
+	if st.Loss == fst.Loss {
+		t.Error("the capped epoch reports the full epoch's loss")
+	}
+	if EpochRowsOf(cfg, 50) != 50 || EpochRowsOf(cfg, 300) != 100 || EpochRowsOf(base, 300) != 300 {
+		t.Error("EpochRowsOf")
+	}
+}

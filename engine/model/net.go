@@ -23,6 +23,12 @@ type Config struct {
 	LR        float64 // Adam learning rate (default 1e-3)
 	Batch     int     // rows per step; the last batch of an epoch is padded with zero-weight rows
 	BCEWeight float64 // w in NLL + w·BCE (default 0.5)
+	// EpochRows caps the rows an epoch trains on: each epoch shuffles every
+	// row and trains on the first EpochRows of that order, a fresh random
+	// subset each epoch (0 = all rows). A forecast of a long series has 30
+	// nearly alike rows per day (one per horizon); capping its epochs keeps
+	// their cost that of a short series' (README, Performance).
+	EpochRows int
 	// TapeMachine runs the training steps on Gorgonia's TapeMachine instead
 	// of the compiled host program (see Exec): the same numbers, bit for
 	// bit, slower; for comparison and as the fallback for a graph the host

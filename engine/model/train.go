@@ -18,14 +18,16 @@ type EpochStats struct {
 }
 
 // Epoch runs one pass over x [rows, in] and y [rows] in an order shuffled by
-// rng. It stops early with ctx's error when ctx is cancelled, and calls the
-// StepDone hook of an EpochTrace in ctx after every step.
+// rng (over its first Config.EpochRows rows when that is set: see
+// EpochRowsOf). It stops early with ctx's error when ctx is cancelled, and
+// calls the StepDone hook of an EpochTrace in ctx after every step.
 func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochStats, error) {
 	rows, in, b := len(y), n.in, n.cfg.Batch
 	if len(x) != rows*in {
 		return EpochStats{}, fmt.Errorf("model: x has %d values, want %d rows × %d", len(x), rows, in)
 	}
 	perm := rng.Perm(rows)
+	rows = EpochRowsOf(n.cfg, rows)
 	bx, br, bw := n.Batch()
 	trace, steps := ContextEpochTrace(ctx), (rows+b-1)/b
 	var st EpochStats
@@ -80,6 +82,15 @@ func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochS
 		st.Loss = st.NLL + n.cfg.BCEWeight*st.BCE
 	}
 	return st, nil
+}
+
+// EpochRowsOf is how many of rows an epoch trains on under cfg: all of
+// them, or cfg.EpochRows when that is set and fewer.
+func EpochRowsOf(cfg Config, rows int) int {
+	if cfg.EpochRows > 0 {
+		return min(rows, cfg.EpochRows)
+	}
+	return rows
 }
 
 // EarlyStopping watches a validation loss and says when it has not improved
