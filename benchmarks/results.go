@@ -21,6 +21,9 @@ type Results struct {
 	Configs []ConfigResult `json:"configs"`
 	// Hub is the hub under load (-hub-clients; absent when skipped).
 	Hub *hubload.Result `json:"hub,omitempty"`
+	// Forecast is predict against series length (-forecast-runs; absent
+	// when skipped).
+	Forecast *ForecastResult `json:"forecast,omitempty"`
 }
 
 // Machine is where the run took place.

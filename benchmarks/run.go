@@ -31,6 +31,10 @@ type options struct {
 	// for CPU profiles.
 	hubClients, hubRuns int
 	hubProfile          string
+	// The forecast benchmark: runs a side (0 skips it) and the reference
+	// revision.
+	forecastRuns int
+	forecastRef  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -44,13 +48,21 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with torch for the PyTorch peer (Debian's python3-torch)")
 	fs.StringVar(&o.goCmd, "go", "go", "the go command that builds the benchmark binaries")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit on any one process (build, run or peer)")
-	fs.StringVar(&o.only, "only", "", "run only the configurations of this kind (default, rows, hidden, batch), or only the hub benchmark (hub)")
+	fs.StringVar(&o.only, "only", "", "run only the configurations of this kind (default, rows, hidden, batch), or only the hub (hub) or forecast (forecast) benchmark")
 	fs.BoolVar(&o.gpu, "gpu", true, "benchmark the GPU engine when nvidia-smi finds a GPU")
 	fs.IntVar(&o.hubClients, "hub-clients", hubload.TargetClients, "WebSocket clients in the hub benchmark (0 skips it)")
 	fs.IntVar(&o.hubRuns, "hub-runs", 0, "hub benchmark: training runs without and with the clients, each (default 5, quick 1)")
 	fs.StringVar(&o.hubProfile, "hub-profile", "", "hub benchmark: write the loaded runs' server and clients CPU profiles to this folder")
+	fs.IntVar(&o.forecastRuns, "forecast-runs", -1, "forecast benchmark: predict runs a side on each series (default 3, quick 1; 0 skips it)")
+	fs.StringVar(&o.forecastRef, "forecast-ref", DefaultForecastRef, "forecast benchmark: the git revision whose predict is the reference")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.forecastRuns < 0 {
+		o.forecastRuns = 3
+		if o.quick {
+			o.forecastRuns = 1
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -141,7 +153,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	configs := Configs(o.quick)
-	if o.only == kindHub {
+	if o.only == kindHub || o.only == kindForecast {
 		configs = nil
 	} else if o.only != "" {
 		var keep []Config
@@ -169,6 +181,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res.Configs = append(res.Configs, *cr)
 	}
+	if o.forecastRuns > 0 && (o.only == "" || o.only == kindForecast) {
+		if res.Forecast, err = b.forecast(ctx, filepath.Dir(dir)); err != nil {
+			return err
+		}
+	}
 	if o.hubClients > 0 && (o.only == "" || o.only == kindHub) {
 		if res.Hub, err = b.hub(ctx); err != nil {
 			return err
@@ -183,8 +200,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// kindHub is -only's name for the hub benchmark.
-const kindHub = "hub"
+// kindHub and kindForecast are -only's names for the hub and the forecast
+// benchmarks.
+const (
+	kindHub      = "hub"
+	kindForecast = "forecast"
+)
 
 func mode(o *options) string {
 	if o.quick {

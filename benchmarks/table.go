@@ -33,9 +33,37 @@ func printTable(w io.Writer, res *Results) {
 
 	fmt.Fprintln(w)
 	printGPU(w, res.GPU)
+	if res.Forecast != nil {
+		fmt.Fprintln(w)
+		printForecast(w, res.Forecast)
+	}
 	if res.Hub != nil {
 		fmt.Fprintln(w)
 		printHub(w, res.Hub)
+	}
+}
+
+// printForecast prints predict's wall time and peak memory per series
+// against the reference and auto.arima, then /ws/predict's time to output.
+func printForecast(w io.Writer, f *ForecastResult) {
+	fmt.Fprintf(w, "Forecast: kairoscope predict --data FILE --horizon 30, medians of %d runs a side interleaved with the same command at %s\n", f.Runs, f.Ref)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "series\trows\tpredict s\tpeak RSS\treference s\treference RSS\tspeed-up\tauto.arima s\t")
+	for _, s := range f.Series {
+		r := "—"
+		if s.RSeconds > 0 {
+			r = fmt.Sprintf("%.2f", s.RSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%s\t%.2f\t%s\t%.1f×\t%s\t\n", s.Name, s.Rows, s.Seconds, bytesString(s.PeakRSS),
+			s.RefSeconds, bytesString(s.RefPeakRSS), s.Speedup, r)
+	}
+	tw.Flush()
+	if f.RUnavailable != "" {
+		fmt.Fprintln(w, f.RUnavailable)
+	}
+	if p := f.Predict; p != nil {
+		fmt.Fprintf(w, "/ws/predict?dataset=%s: output after %.2f s; %d steps, total_step %d → %d, steps follow the seed: %v; %d days\n",
+			p.Dataset, p.SecondsToOut, p.Steps, p.FirstTotal, p.LastTotal, p.StepsFollow, p.OutputDays)
 	}
 }
 
