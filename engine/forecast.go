@@ -290,22 +290,66 @@ func mixture(outs []outputs) outputs {
 }
 
 // horizonQuantiles gives each horizon its conformal quantile of the
-// normalised residuals, pooled over horizons h−2..h+2: one horizon alone has
-// about ForecastCalibration rows, too few for a stable 90% quantile, and
-// neighbouring horizons err alike.
+// normalised residuals |y − mu|/sigma of the calibration rows: the smaller
+// of two. The first pools horizons h−2..h+2 with equal weights: one horizon
+// alone has about ForecastCalibration rows, too few for a stable 90%
+// quantile, and neighbouring horizons err alike. The second pools every
+// horizon (sigma already grows with the horizon) and weighs each origin
+// half as much every CalibrationHalfLife days it lies before the newest,
+// its weight shared by its rows (calib.WeightedConformalQuantile).
+//
+// Why the smaller: after a level shift inside the calibration window, the
+// rows that straddle it (origin before, target after) carry huge residuals
+// and, at long horizons, are every row a horizon has, so the equal-weight
+// quantile is several times too wide; the newest origins, which only short
+// horizons reach, say how the series behaves now. Rows of one origin share
+// that day's shocks, so the weights count origins, about 10 of them at a
+// half-life of 7 days (and the new point weighs as much as the newest): a
+// sharp shift drops out of the weighted quantile once it is some 40 days
+// old, a gradual one sooner, as its straddling rows err less. A
+// shock among the newest days (a holiday, a storm) does the opposite, and
+// there the equal weights are right. Both are past, one-off events; the
+// smaller quantile leaves out whichever of them dominates. Measured on the
+// backtests (README, Forecast quality), mean sCRPS over seeds 1 to 6: on
+// the footfall series (a 65% fall 200 days before the end) 0.523 → 0.387
+// (the seasonal naive 0.443), coverage 0.889 to 0.900; on bike 0.918 →
+// 0.919, coverage 0.883 to 0.906. Alternatives measured: a half-life of 10,
+// 0.387 and 0.920; row weights not shared within an origin, half-life 14,
+// 0.400 and 0.916 (coverage down to 0.872) but a sharp shift 30 days back
+// still weighs 21%; the weighted quantile alone, 0.470 and 0.939, or with a
+// half-life of 7, 0.439 and 2.58 (one holiday among the newest days then
+// sets every interval).
 func horizonQuantiles(cal part, o outputs, horizon int, alpha float64) []float64 {
+	scores := make([]float64, len(cal.rows))
+	weights := make([]float64, len(cal.rows))
+	newest, perOrigin := 0, map[int]int{}
+	for _, r := range cal.rows {
+		newest = max(newest, r.T)
+		perOrigin[r.T]++
+	}
+	for i, r := range cal.rows {
+		scores[i] = math.Abs(cal.y[i]-o.mu[i]) / o.sigma[i]
+		weights[i] = math.Exp2(-float64(newest-r.T)/CalibrationHalfLife) / float64(perOrigin[r.T])
+	}
+	recent, _ := calib.WeightedConformalQuantile(scores, weights, alpha)
 	q := make([]float64, horizon)
 	for h := 1; h <= horizon; h++ {
-		var scores []float64
+		var near []float64
 		for i, r := range cal.rows {
 			if r.H >= h-2 && r.H <= h+2 {
-				scores = append(scores, math.Abs(cal.y[i]-o.mu[i])/o.sigma[i])
+				near = append(near, scores[i])
 			}
 		}
-		q[h-1], _ = calib.ConformalQuantile(scores, alpha)
+		q[h-1], _ = calib.ConformalQuantile(near, alpha)
+		q[h-1] = min(q[h-1], recent)
 	}
 	return q
 }
+
+// CalibrationHalfLife is the age, in days between a calibration origin and
+// the newest, at which the origin weighs half as much as the newest in
+// horizonQuantiles' recency-weighted quantile.
+const CalibrationHalfLife = 7
 
 // ConfidenceScore grades a forecast day by the half-width of its interval
 // relative to the forecast: High up to 25%, Medium up to 50%, Low beyond (or

@@ -49,6 +49,43 @@ func ConformalQuantile(scores []float64, alpha float64) (q float64, ok bool) {
 	return s[k-1], true
 }
 
+// WeightedConformalQuantile is the split-conformal quantile for scores that
+// are not exchangeable with the new one, each weighing w_i ≥ 0 (Barber,
+// Candès, Ramdas and Tibshirani, "Conformal prediction beyond
+// exchangeability", Ann. Statist. 2023): the smallest score q such that the
+// weights of the scores ≤ q reach (1−alpha)·(Σw + 1), the new point weighing
+// 1 at +Inf. With every weight 1 it is ConformalQuantile. Weights that fade
+// with a row's age keep the coverage of a series whose behaviour changed
+// recently (a level shift) closer to 1−alpha than equal weights do; the
+// coverage gap is bounded by the weighted distance from exchangeability.
+// When no score reaches it, it returns +Inf and ok=false. It panics when
+// alpha is not in (0, 1), when the slices differ in length or when a weight
+// is negative or not finite.
+func WeightedConformalQuantile(scores, weights []float64, alpha float64) (q float64, ok bool) {
+	if !(alpha > 0 && alpha < 1) {
+		panic(fmt.Sprintf("calib: WeightedConformalQuantile: alpha %v is not in (0, 1)", alpha))
+	}
+	mustSameLen("WeightedConformalQuantile scores, weights", len(scores), len(weights))
+	idx := make([]int, len(scores))
+	total := 1.0 // the new point's
+	for i, w := range weights {
+		if !(w >= 0) || math.IsInf(w, 1) {
+			panic(fmt.Sprintf("calib: WeightedConformalQuantile: weight %v is not finite and ≥ 0", w))
+		}
+		idx[i] = i
+		total += w
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] < scores[idx[b]] })
+	need, sum := (1-alpha)*total, 0.0
+	for _, i := range idx {
+		sum += weights[i]
+		if sum >= need*(1-1e-12) { // equal weights: the same k as ConformalQuantile despite rounding
+			return scores[i], true
+		}
+	}
+	return math.Inf(1), false
+}
+
 // ConformalP returns the conformal p-value of a new score against the
 // calibration scores: (1 + #{i: s_i >= score}) / (n + 1). Small values mean
 // the new residual is unusually large; under exchangeability the p-value is

@@ -113,3 +113,37 @@ func TestCoverageWarning(t *testing.T) {
 		}
 	}
 }
+
+// With equal weights the weighted quantile is the plain one (itself pinned
+// to NumPy), for every n and alpha tried; weights move it towards the
+// heavier scores; too little weight below +Inf gives +Inf.
+func TestWeightedConformalQuantile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 1; n <= 60; n++ {
+		s := make([]float64, n)
+		w := make([]float64, n)
+		for i := range s {
+			s[i], w[i] = rng.ExpFloat64(), 1
+		}
+		for _, alpha := range []float64{0.05, 0.1, 0.2, 0.5} {
+			want, wok := ConformalQuantile(s, alpha)
+			got, gok := WeightedConformalQuantile(s, w, alpha)
+			if got != want || gok != wok {
+				t.Fatalf("n=%d alpha=%v: weighted %v %v, plain %v %v", n, alpha, got, gok, want, wok)
+			}
+		}
+	}
+	s := []float64{1, 2, 3, 4, 10}
+	// (1-0.2)·(Σw+1): equal weights need 4.8 of 6 → the 5th score.
+	if q, _ := WeightedConformalQuantile(s, []float64{1, 1, 1, 1, 1}, 0.2); q != 10 {
+		t.Errorf("equal weights: %v, want 10", q)
+	}
+	// The outlier weighs 0.1 against 2 for the others: need 0.8·9.1 = 7.28,
+	// reached at the 4th score (2+2+2+2 = 8).
+	if q, _ := WeightedConformalQuantile(s, []float64{2, 2, 2, 2, 0.1}, 0.2); q != 4 {
+		t.Errorf("a light outlier: %v, want 4", q)
+	}
+	if q, ok := WeightedConformalQuantile(s, []float64{0.1, 0.1, 0.1, 0.1, 0.1}, 0.2); ok || !math.IsInf(q, 1) {
+		t.Errorf("too light: %v %v, want +Inf", q, ok)
+	}
+}
