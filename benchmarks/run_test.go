@@ -125,3 +125,56 @@ func TestTableWithGPU(t *testing.T) {
 		t.Error("the footer does not name the GPU")
 	}
 }
+
+// The forecast section gives each series' medians, the speed-up over the
+// reference, auto.arima's time or R unavailable, and /ws/predict's line.
+func TestTableForecast(t *testing.T) {
+	f := &ForecastResult{Ref: "abc123", Runs: 3, RUnavailable: "R unavailable: no Rscript",
+		Series:  []ForecastSeriesResult{{Name: "transit (5,700 days)", Rows: 5700, Seconds: 2.5, PeakRSS: 300 << 20, RefSeconds: 40, RefPeakRSS: 200 << 20, Speedup: 16}},
+		Predict: &PredictPipeline{Dataset: "transit", SecondsToOut: 2.7, Steps: 140, FirstTotal: 600, LastTotal: 140, StepsFollow: true, OutputDays: 30}}
+	var out bytes.Buffer
+	printForecast(&out, f)
+	s := out.String()
+	t.Logf("\n%s", s)
+	for _, want := range []string{"medians of 3 runs", "abc123", "transit (5,700 days)", "2.50", "300.0 MiB", "40.00", "16.0×", "—",
+		"R unavailable: no Rscript", "output after 2.70 s; 140 steps, total_step 600 → 140, steps follow the seed: true; 30 days"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the forecast section lacks %q", want)
+		}
+	}
+}
+
+// The forecast benchmark end to end on bike alone, against HEAD as the
+// reference: both builds predict, R is timed or said unavailable, and the
+// /ws/predict client reads steps that follow the seed and a 30-day output.
+func TestForecastBenchmark(t *testing.T) {
+	defer func(s []struct{ Name, Path, Dataset string }) { ForecastSeries = s }(ForecastSeries)
+	ForecastSeries = ForecastSeries[:1]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "forecast.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-only", "forecast", "-forecast-runs", "1", "-forecast-ref", "HEAD", "-out", out}
+	if err := Run(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr.String())
+	}
+	t.Logf("\n%s", stdout.String())
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	f := res.Forecast
+	if f == nil || len(f.Series) != 1 || f.Series[0].Rows != 731 || f.Series[0].Seconds <= 0 || f.Series[0].RefSeconds <= 0 || f.Series[0].PeakRSS <= 0 {
+		t.Fatalf("forecast results %+v", f)
+	}
+	if (f.Series[0].RSeconds > 0) == (f.RUnavailable != "") {
+		t.Errorf("auto.arima %v s and R unavailable %q: want exactly one", f.Series[0].RSeconds, f.RUnavailable)
+	}
+	if p := f.Predict; p == nil || !p.StepsFollow || p.OutputDays != 30 || p.Steps < 1 || p.LastTotal > p.FirstTotal || p.SecondsToOut <= 0 {
+		t.Errorf("/ws/predict %+v", p)
+	}
+}
