@@ -20,6 +20,13 @@ import (
 // this many calibration rows.
 const ForecastCalibration = 60
 
+// ForecastEpochShare raises a forecast's epoch cap (Config.Model.EpochRows)
+// to this share of its training rows, 1/10, on long series: on the
+// 5,700-day transit backtest (seed 1) epochs of 8,000 rows scored sCRPS
+// 0.483, of 16,000 0.424 and of 32,000 0.415, against 0.440 with every row
+// (171,000 an epoch), at 1.2, 1.7 and 3.1 s a forecast.
+const ForecastEpochShare = 10
+
 // Point is one forecast day, in the series' own unit.
 type Point struct {
 	Date       time.Time
@@ -65,6 +72,9 @@ func Forecast(ctx context.Context, s *dataset.Series, cfg Config, horizon int, p
 			s.Name, ErrTooFewSamples, n, horizon, f.First+1+horizon+ForecastCalibration+max(cfg.MinSamples/2, 2*ForecastCalibration))
 	}
 	trainRows := f.Rows(f.First, c0, c0, f.AllHorizons())
+	if cfg.Model.EpochRows > 0 {
+		cfg.Model.EpochRows = max(cfg.Model.EpochRows, len(trainRows)/ForecastEpochShare)
+	}
 	x, y := f.Matrix(trainRows)
 	sc := features.FitScaler(x, f.NumFeatures(), y)
 	train := part{rows: trainRows, x: sc.X(x), ys: sc.Y(y), y: y}

@@ -9,7 +9,7 @@ import (
 	"github.com/kairoscope/kairoscope/engine"
 )
 
-const epochRowsUsage = "rows of (day, horizon) each training epoch draws at random from the history (0 = all of them)"
+const epochRowsUsage = "rows of (day, horizon) each training epoch draws at random from the history, at least a tenth of them (0 = all of them)"
 
 const refitUsage = "train each net again on the whole history for the epochs early stopping chose on the held-out days (--refit=false: forecast with the early-stopped nets)"
 
