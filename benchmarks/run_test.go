@@ -20,22 +20,7 @@ import (
 // 1,000, to spare the machine), prints the table and writes a results file
 // that reads back.
 func TestRunQuick(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out := filepath.Join(t.TempDir(), "quick.json")
-	var stdout, stderr bytes.Buffer
-	if err := Run(ctx, []string{"-quick", "-runs", "1", "-hub-clients", "20", "-out", out}, &stdout, &stderr); err != nil {
-		t.Fatalf("Run: %v\n%s", err, stderr.String())
-	}
-	t.Logf("\n%s", stdout.String())
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, stdout := runBench(t, "-quick", "-runs", "1", "-hub-clients", "20")
 	if res.Schema != Schema || res.Mode != "quick" || len(res.Configs) != 1 {
 		t.Fatalf("results: schema %q, mode %q, %d configs; want %q, quick, 1", res.Schema, res.Mode, len(res.Configs), Schema)
 	}
@@ -44,7 +29,7 @@ func TestRunQuick(t *testing.T) {
 		t.Errorf("Kairoscope's side: %+v; want a time and a peak RSS", c.Kairoscope)
 	}
 	if res.Machine.Torch == "" {
-		if res.Machine.TorchUnavailable == "" || !strings.Contains(stdout.String(), "PyTorch unavailable") {
+		if res.Machine.TorchUnavailable == "" || !strings.Contains(stdout, "PyTorch unavailable") {
 			t.Error("no PyTorch and no reason why")
 		}
 	} else if c.Torch == nil || c.Ratio != c.Kairoscope.SPerEpoch/c.Torch.SPerEpoch {
@@ -54,17 +39,17 @@ func TestRunQuick(t *testing.T) {
 		if res.GPU.Reason == "" || res.GPU.Emulator == nil || res.GPU.Emulator.PerStep.Gemms != 8 {
 			t.Errorf("no GPU: want a reason and the emulator's counts, got %+v", res.GPU)
 		}
-		if !strings.Contains(stdout.String(), "GPU unavailable: ") {
+		if !strings.Contains(stdout, "GPU unavailable: ") {
 			t.Error("the table does not say the GPU is unavailable")
 		}
 	}
-	if !strings.Contains(stdout.String(), "Kairoscope/PyTorch") {
+	if !strings.Contains(stdout, "Kairoscope/PyTorch") {
 		t.Error("the table has no ratio column")
 	}
 	if h := res.Hub; h == nil || h.Clients != 20 || h.Runs != 1 || h.Lost != 0 || h.Deliveries != int64(20*h.Messages) || h.Slowdown <= 0 {
 		t.Errorf("hub: %+v; want 20 clients, one run a side, every message delivered", h)
 	}
-	if !strings.Contains(stdout.String(), "Hub: 20 WebSocket clients") {
+	if !strings.Contains(stdout, "Hub: 20 WebSocket clients") {
 		t.Error("the table has no hub section")
 	}
 }
@@ -150,12 +135,29 @@ func TestTableForecast(t *testing.T) {
 func TestForecastBenchmark(t *testing.T) {
 	defer func(s []struct{ Name, Path, Dataset string }) { ForecastSeries = s }(ForecastSeries)
 	ForecastSeries = ForecastSeries[:1]
+	res, _ := runBench(t, "-only", "forecast", "-forecast-runs", "1", "-forecast-ref", "HEAD")
+	f := res.Forecast
+	if f == nil || len(f.Series) != 1 || f.Series[0].Rows != 731 || f.Series[0].Seconds <= 0 || f.Series[0].RefSeconds <= 0 || f.Series[0].PeakRSS <= 0 {
+		t.Fatalf("forecast results %+v", f)
+	}
+	if (f.Series[0].RSeconds > 0) == (f.RUnavailable != "") {
+		t.Errorf("auto.arima %v s and R unavailable %q: want exactly one", f.Series[0].RSeconds, f.RUnavailable)
+	}
+	if p := f.Predict; p == nil || !p.StepsFollow || p.OutputDays != 30 || p.Steps < 1 || p.LastTotal > p.FirstTotal || p.SecondsToOut <= 0 {
+		t.Errorf("/ws/predict %+v", p)
+	}
+}
+
+// runBench runs the bench command with args and a results file in a
+// temporary folder, logs its table and returns the results read back and
+// the table.
+func runBench(t *testing.T, args ...string) (*Results, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out := filepath.Join(t.TempDir(), "forecast.json")
+	out := filepath.Join(t.TempDir(), "results.json")
 	var stdout, stderr bytes.Buffer
-	args := []string{"-only", "forecast", "-forecast-runs", "1", "-forecast-ref", "HEAD", "-out", out}
-	if err := Run(ctx, args, &stdout, &stderr); err != nil {
+	if err := Run(ctx, append(args, "-out", out), &stdout, &stderr); err != nil {
 		t.Fatalf("Run: %v\n%s", err, stderr.String())
 	}
 	t.Logf("\n%s", stdout.String())
@@ -167,14 +169,5 @@ func TestForecastBenchmark(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
-	f := res.Forecast
-	if f == nil || len(f.Series) != 1 || f.Series[0].Rows != 731 || f.Series[0].Seconds <= 0 || f.Series[0].RefSeconds <= 0 || f.Series[0].PeakRSS <= 0 {
-		t.Fatalf("forecast results %+v", f)
-	}
-	if (f.Series[0].RSeconds > 0) == (f.RUnavailable != "") {
-		t.Errorf("auto.arima %v s and R unavailable %q: want exactly one", f.Series[0].RSeconds, f.RUnavailable)
-	}
-	if p := f.Predict; p == nil || !p.StepsFollow || p.OutputDays != 30 || p.Steps < 1 || p.LastTotal > p.FirstTotal || p.SecondsToOut <= 0 {
-		t.Errorf("/ws/predict %+v", p)
-	}
+	return &res, stdout.String()
 }
