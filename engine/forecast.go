@@ -38,7 +38,10 @@ type Point struct {
 }
 
 // Progress reports training progress: step of total epochs. total shrinks
-// as early stopping ends training sooner, and ends equal to step.
+// as early stopping ends training sooner, and ends equal to step. The
+// ensemble's members train at once, so it is called from their goroutines,
+// one call at a time (never concurrently) and in the order of step; it
+// must return quickly, as the other members wait for it.
 type Progress func(step, total int)
 
 // Forecast forecasts the next horizon days of s with direct multi-horizon
