@@ -23,7 +23,7 @@ build: deps-blas ## build bin/kairoscope (CPU only; OpenBLAS, installing libopen
 	$(GO) build -tags '$(TAGS)' -o $(BIN)/kairoscope ./cmd/kairoscope
 
 .PHONY: build-gpu
-build-gpu: deps-gpu ## build bin/kairoscope and the GPU worker bin/kairoscope-cuda (tag gpu, Debian's CUDA 11.8)
+build-gpu: deps-gpu ## build bin/kairoscope and the GPU worker bin/kairoscope-cuda (tag gpu; needs only libcuda.so.1, loads cuBLAS 11/12/13 at run time)
 	$(GO) build -tags '$(TAGS)' -o $(BIN)/kairoscope ./cmd/kairoscope
 	$(GO) build -tags gpu -o $(BIN)/kairoscope-cuda ./cmd/kairoscope-cuda
 

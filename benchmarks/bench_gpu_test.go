@@ -3,9 +3,11 @@
 package benchmarks
 
 import (
+	"os"
 	"testing"
 
 	"github.com/kairoscope/kairoscope/cuda"
+	"github.com/kairoscope/kairoscope/cuda/cublas"
 )
 
 // BenchmarkEpochGPU is BenchmarkEpoch on the GPU engine (cuda.NewTrainer on
@@ -14,7 +16,7 @@ import (
 // in its init without one). TestDeviceBenchOnEmulator runs the same code
 // on the emulator.
 func BenchmarkEpochGPU(b *testing.B) {
-	dev, err := cuda.OpenGPU(0)
+	dev, err := cuda.OpenGPU(0, cuda.GPUOptions{CUBLAS: os.Getenv(cublas.EnvPath)})
 	if err != nil {
 		b.Fatal(err)
 	}

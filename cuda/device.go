@@ -12,6 +12,11 @@ type Info struct {
 	Name              string `json:"name"`
 	ComputeCapability string `json:"compute_capability"` // "9.0"
 	TotalMemory       int64  `json:"total_memory"`
+	// BLAS is the GEMM library, e.g. "cuBLAS 13.0.2 (libcublas.so.13, for
+	// CUDA 13.0)"; Driver the CUDA version the driver supports. Empty on
+	// the emulator.
+	BLAS   string `json:"blas,omitempty"`
+	Driver string `json:"driver,omitempty"`
 }
 
 // Arg is a kernel argument: a Ptr, an int32 or a float32. Other types are

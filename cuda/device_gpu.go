@@ -8,29 +8,45 @@ import (
 	"math"
 	"unsafe"
 
-	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
-	cublas "gorgonia.org/cu/blas"
 
+	"github.com/kairoscope/kairoscope/cuda/cublas"
 	"github.com/kairoscope/kairoscope/cuda/kernels"
 )
 
-// GPU is a real NVIDIA device through gorgonia.org/cu. Linking this file
-// makes a binary need libcuda and libcublas, and exit in cu's init when
-// there is no GPU: only cmd/kairoscope-cuda links it, and the server falls
-// back to the CPU worker when it dies before its first message.
+// GPU is a real NVIDIA device through gorgonia.org/cu, with cuBLAS loaded at
+// run time (package cuda/cublas). Linking this file makes a binary need
+// libcuda.so.1, and only that CUDA library, at load time, and exit in cu's
+// init when there is no GPU: only cmd/kairoscope-cuda links it, and the
+// server falls back to the CPU worker when it dies before its first message.
 type GPU struct {
 	ctx  *cu.Ctx // runs every call on one OS-locked thread with the context current
 	mod  cu.Module
 	fns  map[string]cu.Function
-	blas *cublas.Standard
+	lib  *cublas.Library
+	blas *cublas.Handle // created and used on ctx's thread only
 	info Info
 }
 
 var _ Device = (*GPU)(nil)
 
-// OpenGPU opens device ordinal, loads the embedded PTX and cuBLAS.
-func OpenGPU(ordinal int) (*GPU, error) {
+// GPUOptions configures OpenGPU.
+type GPUOptions struct {
+	// CUBLAS is the cuBLAS library to load, a path or a soname; "" tries
+	// cublas.Sonames (the worker passes $KAIROSCOPE_CUBLAS).
+	CUBLAS string
+}
+
+// OpenGPU opens device ordinal, loads cuBLAS (checked against the driver's
+// CUDA version) and the embedded PTX. A missing or unusable cuBLAS is an
+// error matching cublas.ErrNoCUBLAS that lists every library tried, returned
+// before any context is made.
+func OpenGPU(ordinal int, opt GPUOptions) (*GPU, error) {
+	driver := cu.Version()
+	lib, err := cublas.Load(cublas.Options{Path: opt.CUBLAS, DriverVersion: driver})
+	if err != nil {
+		return nil, fmt.Errorf("cuda: loading cuBLAS for driver CUDA %s: %w", cublas.VersionText(driver), err)
+	}
 	n, err := cu.NumDevices()
 	if err != nil {
 		return nil, check("cuDeviceGetCount", err)
@@ -44,24 +60,35 @@ func OpenGPU(ordinal int) (*GPU, error) {
 	}
 	name, _ := d.Name()
 	major, minor, _ := d.ComputeCapability()
-	g := &GPU{ctx: cu.NewContext(d, cu.SchedAuto), fns: map[string]cu.Function{}}
+	g := &GPU{ctx: cu.NewContext(d, cu.SchedAuto), fns: map[string]cu.Function{}, lib: lib}
 	_, total, err := g.ctx.MemInfo()
 	if err != nil {
+		g.ctx.Close()
 		return nil, check("cuMemGetInfo", err)
 	}
-	g.info = Info{Name: name, ComputeCapability: fmt.Sprintf("%d.%d", major, minor), TotalMemory: total}
+	g.info = Info{Name: name, ComputeCapability: fmt.Sprintf("%d.%d", major, minor), TotalMemory: total,
+		BLAS: lib.String(), Driver: "CUDA " + cublas.VersionText(driver)}
 	// cu.LoadData and cublasCreate bind to the context current on the
 	// calling thread: run them on the context's own.
+	// (Errors are mapped after Do returns: mapping reads MemInfo, itself a
+	// call on that thread.)
+	var blasErr error
 	err = g.ctx.Do(func() error {
 		var err error
 		if g.mod, err = cu.LoadData(kernels.PTX); err != nil {
 			return check("cuModuleLoadData", err)
 		}
-		g.blas = cublas.New(cublas.WithContext(g.ctx))
+		if g.blas, blasErr = lib.Create(); blasErr != nil {
+			return nil
+		}
+		blasErr = g.blas.SetStream(0) // the default stream, where the kernels run
 		return nil
 	})
+	if err == nil && blasErr != nil {
+		err = fmt.Errorf("%w (with %v)", blasError(g, "cuBLAS setup", blasErr), lib)
+	}
 	if err != nil {
-		g.ctx.Close()
+		g.Close()
 		return nil, err
 	}
 	for _, k := range kernels.Names {
@@ -154,19 +181,23 @@ func (g *GPU) Launch(name string, grid, block Dim, args ...Arg) error {
 
 func (g *GPU) Sgemm(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, c Ptr, ldc int) error {
 	err := g.ctx.Do(func() error {
-		g.blas.Sgemm(trans(transA), trans(transB), m, n, k, alpha, devSlice(a, lda*k), lda, devSlice(b, ldb*n), ldb, beta, devSlice(c, ldc*n), ldc)
-		return g.blas.Err()
+		return g.blas.Sgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, uintptr(b), ldb, beta, uintptr(c), ldc)
 	})
 	if err != nil {
-		var st cublas.Status
-		if errors.As(err, &st) && st == cublas.AllocFailed {
-			free, total, _ := g.ctx.MemInfo()
-			return &MemError{Op: "cublasSgemm", Free: free, Total: total}
-		}
-		return &Error{Op: "cublasSgemm", Result: err.Error(), Err: ErrBLAS,
-			Hint: "cuBLAS errors are sticky: the worker must restart"}
+		return blasError(g, "cublasSgemm", err)
 	}
 	return nil
+}
+
+// blasError maps a cuBLAS status: out of memory is a *MemError, anything
+// else an *Error with ErrBLAS.
+func blasError(g *GPU, op string, err error) error {
+	if errors.Is(err, cublas.StatusAllocFailed) {
+		free, total, _ := g.ctx.MemInfo()
+		return &MemError{Op: op, Free: free, Total: total}
+	}
+	return &Error{Op: op, Result: err.Error(), Err: ErrBLAS,
+		Hint: "a failed cuBLAS call may leave the context unusable: the worker must restart"}
 }
 
 func (g *GPU) Synchronize() error {
@@ -180,24 +211,11 @@ func (g *GPU) MemInfo() (free, total int64, err error) {
 }
 
 func (g *GPU) Close() error {
+	var errs []error
 	if g.blas != nil {
-		g.ctx.Do(func() error { return g.blas.Close() })
+		errs = append(errs, g.ctx.Do(func() error { return g.blas.Destroy() }))
 	}
-	return g.ctx.Close()
-}
-
-func trans(t bool) blas.Transpose {
-	if t {
-		return blas.Trans
-	}
-	return blas.NoTrans
-}
-
-// devSlice disguises device memory as a Go slice: cu/blas takes []float32
-// and hands &s[0] to cuBLAS as a device pointer. (unsafe.Pointer(uintptr)
-// would do the same but go vet flags it.)
-func devSlice(p Ptr, n int) []float32 {
-	return unsafe.Slice(*(**float32)(unsafe.Pointer(&p)), max(n, 1))
+	return errors.Join(append(errs, g.ctx.Close())...)
 }
 
 // check maps a cu result to the package's errors, with what a person can do.

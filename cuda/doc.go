@@ -7,7 +7,8 @@
 //
 // Implementations of Device: the CPU emulator (package cuda/emulator, cgo,
 // used by tests and benchmarks) and the gorgonia.org/cu device
-// (device_gpu.go, build tag gpu, linked only into cmd/kairoscope-cuda).
+// (device_gpu.go, build tag gpu, linked only into cmd/kairoscope-cuda), which
+// loads cuBLAS at run time through package cuda/cublas.
 // Without the gpu tag this package imports neither cgo nor gorgonia.org/cu;
 // it does import Gorgonia's graph and engine/model, whose graph it runs.
 package cuda

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kairoscope/kairoscope/cuda"
+	"github.com/kairoscope/kairoscope/cuda/cublas"
 	"github.com/kairoscope/kairoscope/engine"
 	"github.com/kairoscope/kairoscope/worker"
 )
@@ -39,14 +40,14 @@ func run(ctx context.Context, log zerolog.Logger) error {
 	}
 	// Opening the device fails before any message, so the server can still
 	// fall back to the CPU.
-	dev, err := cuda.OpenGPU(0)
+	dev, err := cuda.OpenGPU(0, cuda.GPUOptions{CUBLAS: os.Getenv(cublas.EnvPath)})
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
 	info := dev.Info()
 	name := fmt.Sprintf("gpu: %s (compute capability %s, %.1f GiB)", info.Name, info.ComputeCapability, float64(info.TotalMemory)/(1<<30))
-	log.Info().Str("device", name).Str("kind", spec.Kind()).Msg("job")
+	log.Info().Str("device", name).Str("blas", info.BLAS).Str("driver", info.Driver).Str("kind", spec.Kind()).Msg("job")
 	var mu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
 	emit := func(m any) {

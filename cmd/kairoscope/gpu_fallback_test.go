@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -108,4 +109,52 @@ func find(msgs []map[string]any, typ string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// The GPU worker's only CUDA library at load time is the driver's
+// libcuda.so.1: cuBLAS is loaded at run time (cuda/cublas), so one binary
+// starts on machines with cuBLAS 11, 12 or 13. Its dynamic section needs
+// nothing else but glibc, and no symbol it imports is versioned by a CUDA
+// library's soname (cuBLAS's are: cublasSgemm_v2@libcublas.so.11).
+func TestCUDAWorkerNeedsOnlyLibcuda(t *testing.T) {
+	cudaBin, err := buildCUDAWorker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(cudaBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	needed, err := f.ImportedLibraries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	glibc := map[string]bool{"libc.so.6": true, "libm.so.6": true, "libdl.so.2": true, "libpthread.so.0": true,
+		"librt.so.1": true, "ld-linux-x86-64.so.2": true}
+	hasCuda := false
+	for _, lib := range needed {
+		switch {
+		case lib == "libcuda.so.1":
+			hasCuda = true
+		case !glibc[lib]:
+			t.Errorf("kairoscope-cuda NEEDs %s (all: %v); want libcuda.so.1 and glibc only", lib, needed)
+		}
+	}
+	if !hasCuda {
+		t.Errorf("kairoscope-cuda does not NEED libcuda.so.1 (NEEDED %v): is it still the GPU build?", needed)
+	}
+	syms, err := f.ImportedSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if s.Version != "" && !strings.HasPrefix(s.Version, "GLIBC_") {
+			t.Errorf("imported symbol %s@%s (from %s): versioned by a library other than glibc", s.Name, s.Version, s.Library)
+		}
+		if strings.HasPrefix(s.Name, "cublas") {
+			t.Errorf("imported symbol %s: cuBLAS is linked at load time", s.Name)
+		}
+	}
+	t.Logf("NEEDED %v; %d imported symbols", needed, len(syms))
 }
