@@ -10,16 +10,6 @@ import (
 	"github.com/kairoscope/kairoscope/cuda"
 )
 
-// u is float32's unit roundoff, 2^-24.
-const u = 1.0 / (1 << 24)
-
-// launchConfigs are the (grid, block) pairs every kernel test runs: fewer
-// threads than elements (the grid-stride loop wraps), a block that is not a
-// power of two, and more threads than elements.
-func launchConfigs(n int) [][2]int {
-	return [][2]int{{1, 64}, {3, 96}, {n/128 + 2, 128}}
-}
-
 func newRand(t testing.TB) *rand.Rand {
 	seed := uint64(len(t.Name())) * 0x9e3779b97f4a7c15
 	for _, c := range t.Name() {
@@ -105,35 +95,6 @@ func sameBits(t testing.TB, what string, got, want []float32) {
 				math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 		}
 	}
-}
-
-// within fails when |got − want| > tol for some element, and returns the
-// largest |got − want|/tol seen (≤ 1 when it passes).
-func within(t testing.TB, what string, got []float32, want []float64, tol func(i int) float64) float64 {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
-	}
-	worst := 0.0
-	for i := range got {
-		d := math.Abs(float64(got[i]) - want[i])
-		tl := tol(i)
-		if !(d <= tl) {
-			t.Fatalf("%s[%d] = %v, want %v: |diff| %.3g > tolerance %.3g", what, i, got[i], want[i], d, tl)
-		}
-		if tl > 0 {
-			worst = max(worst, d/tl)
-		}
-	}
-	return worst
-}
-
-func f64s(x []float32) []float64 {
-	y := make([]float64, len(x))
-	for i, v := range x {
-		y[i] = float64(v)
-	}
-	return y
 }
 
 // wantErr fails unless err is a *cuda.Error (or *cuda.MemError for
