@@ -208,16 +208,23 @@ func (b *bench) torchVersion(ctx context.Context) (version, unavailable string) 
 func (b *bench) torch(ctx context.Context, c Config, epochs int) (run, error) {
 	out, ps, err := b.command(ctx, torchEnv, b.tmp, b.o.python, filepath.Join(b.dir, "peers", "torch_mlp.py"),
 		"--rows", strconv.Itoa(c.Rows), "--hidden", strconv.Itoa(c.Hidden), "--batch", strconv.Itoa(c.Batch),
-		"--epochs", strconv.Itoa(epochs), "--warmup", "1", "--threads", "1", "--data", b.tmp)
+		"--epochs", strconv.Itoa(epochs), "--warmup", "1", "--threads", "1", "--data", b.tmp,
+		"--device", b.o.torchDevice, "--modes", b.o.torchModes)
 	if err != nil {
 		return run{}, err
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var r struct {
-		SPerEpoch float64 `json:"s_per_epoch"`
-		Loss      float64 `json:"loss"`
-		Steps     int     `json:"steps_per_epoch"`
-		PeakRSS   int64   `json:"peak_rss_bytes"`
+		SPerEpoch   float64 `json:"s_per_epoch"`
+		Loss        float64 `json:"loss"`
+		Steps       int     `json:"steps_per_epoch"`
+		PeakRSS     int64   `json:"peak_rss_bytes"`
+		DeviceBytes int64   `json:"device_bytes"`
+		Modes       map[string]struct {
+			SPerEpoch float64 `json:"s_per_epoch"`
+			Loss      float64 `json:"loss"`
+			Error     string  `json:"error"`
+		} `json:"modes"`
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil || r.SPerEpoch <= 0 {
 		return run{}, fmt.Errorf("benchmarks: the PyTorch peer printed %q (%v)", lines[len(lines)-1], err)
@@ -228,7 +235,18 @@ func (b *bench) torch(ctx context.Context, c Config, epochs int) (run, error) {
 	if r.PeakRSS == 0 {
 		r.PeakRSS = peakRSS(ps)
 	}
-	return run{sPerEpoch: r.SPerEpoch, loss: r.Loss, rss: r.PeakRSS}, nil
+	res := run{sPerEpoch: r.SPerEpoch, loss: r.Loss, rss: r.PeakRSS, deviceBytes: r.DeviceBytes}
+	if len(r.Modes) > 0 {
+		res.modes = map[string]run{}
+		for m, v := range r.Modes {
+			if v.Error != "" || v.SPerEpoch <= 0 {
+				res.modeErrs = append(res.modeErrs, fmt.Sprintf("PyTorch %s mode: %s", m, v.Error))
+				continue
+			}
+			res.modes[m] = run{sPerEpoch: v.SPerEpoch, loss: v.Loss, rss: r.PeakRSS, deviceBytes: r.DeviceBytes}
+		}
+	}
+	return res, nil
 }
 
 // detectGPU asks nvidia-smi for a GPU and, when there is one, builds the

@@ -99,6 +99,8 @@ type run struct {
 	sPerEpoch, loss       float64
 	rss, deviceBytes      int64
 	allocs, bytesPerEpoch float64
+	modes                 map[string]run // the PyTorch peer's per --modes entry (GPU check)
+	modeErrs              []string       // and the modes that failed
 }
 
 // summarise makes a Side of runs.

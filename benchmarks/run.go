@@ -27,6 +27,9 @@ type options struct {
 	timeout time.Duration
 	only    string
 	gpu     bool
+	// The PyTorch peer's --device and --modes (cpu and step: make bench's
+	// comparison; the GPU check sets cuda and several).
+	torchDevice, torchModes string
 	// The hub benchmark: clients (0 skips it), runs a side, and a folder
 	// for CPU profiles.
 	hubClients, hubRuns int
@@ -76,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.runs < 1 {
 		return nil, fmt.Errorf("-runs %d: need at least one", o.runs)
 	}
+	o.torchDevice, o.torchModes = "cpu", "step"
 	if o.hubRuns == 0 {
 		o.hubRuns = 5
 		if o.quick {

@@ -18,7 +18,18 @@ Run with Debian's /usr/bin/python3 (python3-torch), one thread:
 It times --epochs epochs after --warmup untimed ones and prints one JSON line:
   {"torch": version, "threads": n, "s_per_epoch": mean, "epochs": n,
    "steps_per_epoch": n, "loss": last epoch's mean loss,
-   "peak_rss_bytes": VmHWM}
+   "peak_rss_bytes": VmHWM, "modes": {mode: {"s_per_epoch", "loss"}}}
+
+--device cuda runs it on the GPU (the data on the device once, the shuffle
+drawn there) and --modes times several ways of running the same epoch, each
+from a fresh model of the same seed, the first giving s_per_epoch:
+  step   loss.item() every step (a host sync per step; the CPU benchmark's way)
+  epoch  the loss summed on the device and read once an epoch (what
+         Kairoscope's GPU engine does)
+  graph  the whole full-batch step (forward, backward, Adam) captured as one
+         CUDA graph and replayed; the short last batch runs eagerly
+         (--device cuda only)
+On CUDA the clock is read after torch.cuda.synchronize().
 """
 import argparse
 import json
@@ -82,19 +93,36 @@ def main():
     ap.add_argument("--bce-weight", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default="", help="directory of x<rows>.f32 and r<rows>.f32")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--modes", default="step", help="comma-separated: step, epoch, graph (see above)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    modes = [m for m in a.modes.split(",") if m]
+    for m in modes:
+        if m not in ("step", "epoch", "graph") or (m == "graph" and not cuda):
+            ap.error(f"--modes: {m!r} is not step, epoch or (with --device cuda) graph")
 
+    torch.manual_seed(a.seed)
     x, r = load(a)
-    h = a.hidden
-    model = nn.Sequential(nn.Linear(FEATURES, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 3))
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    x, r = x.to(dev), r.to(dev)
     steps = (a.rows + a.batch - 1) // a.batch
 
-    def epoch():
-        perm = torch.randperm(a.rows)
-        total = 0.0
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    def make_model(mode):
+        torch.manual_seed(a.seed)
+        h = a.hidden
+        model = nn.Sequential(nn.Linear(FEATURES, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 3)).to(dev)
+        opt = torch.optim.Adam(model.parameters(), lr=a.lr, capturable=(mode == "graph"))
+        return model, opt
+
+    def eager_epoch(model, opt, mode):
+        perm = torch.randperm(a.rows, device=dev)
+        total = 0.0 if mode == "step" else torch.zeros((), device=dev)
         for s in range(steps):
             idx = perm[s * a.batch:(s + 1) * a.batch]
             xb, rb = x[idx], r[idx]
@@ -102,19 +130,89 @@ def main():
             loss = prob_loss(model(xb), rb, a.bce_weight)
             loss.backward()
             opt.step()
-            total += loss.item() * len(idx)
-        return total / a.rows
+            if mode == "step":
+                total += loss.item() * len(idx)
+            else:
+                total += loss.detach() * len(idx)
+        return float(total) / a.rows
 
-    for _ in range(a.warmup):
-        epoch()
-    loss = float("nan")
-    t0 = time.perf_counter()
-    for _ in range(a.epochs):
-        loss = epoch()
-    dt = time.perf_counter() - t0
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "s_per_epoch": dt / max(1, a.epochs), "epochs": a.epochs,
-                      "steps_per_epoch": steps, "loss": loss, "peak_rss_bytes": peak_rss_bytes()}))
+    def graph_epochs(model, opt):
+        """One epoch function replaying a captured full-batch step."""
+        full = a.rows // a.batch
+        static_idx = torch.zeros(a.batch, dtype=torch.long, device=dev)
+        total = torch.zeros((), device=dev)
+
+        def body():
+            opt.zero_grad(set_to_none=False)
+            loss = prob_loss(model(x[static_idx]), r[static_idx], a.bce_weight)
+            loss.backward()
+            opt.step()
+            total.add_(loss.detach() * a.batch)
+
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up steps before capture, as PyTorch's docs do
+                body()
+        torch.cuda.current_stream().wait_stream(side)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            body()
+
+        def epoch():
+            perm = torch.randperm(a.rows, device=dev)
+            total.zero_()
+            for s in range(full):
+                static_idx.copy_(perm[s * a.batch:(s + 1) * a.batch])
+                g.replay()
+            if full < steps:  # the short last batch, eagerly
+                idx = perm[full * a.batch:]
+                opt.zero_grad(set_to_none=False)
+                loss = prob_loss(model(x[idx]), r[idx], a.bce_weight)
+                loss.backward()
+                opt.step()
+                total.add_(loss.detach() * len(idx))
+            return float(total) / a.rows
+
+        return epoch
+
+    def timed(mode):
+        model, opt = make_model(mode)
+        if mode == "graph":
+            epoch = graph_epochs(model, opt)
+        else:
+            def epoch():
+                return eager_epoch(model, opt, mode)
+        for _ in range(a.warmup):
+            epoch()
+        loss = float("nan")
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(a.epochs):
+            loss = epoch()
+        sync()
+        dt = time.perf_counter() - t0
+        return {"s_per_epoch": dt / max(1, a.epochs), "loss": loss}
+
+    results = {}
+    for i, mode in enumerate(modes):
+        if i == 0:
+            results[mode] = timed(mode)  # the compared mode: its failure is the run's
+            continue
+        try:
+            results[mode] = timed(mode)
+        except Exception as e:  # a later mode's failure is reported, the run goes on
+            results[mode] = {"error": f"{type(e).__name__}: {e}"}
+    first = results[modes[0]]
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+           "s_per_epoch": first["s_per_epoch"], "epochs": a.epochs,
+           "steps_per_epoch": steps, "loss": first["loss"], "peak_rss_bytes": peak_rss_bytes(),
+           "device": a.device, "modes": results}
+    if cuda:
+        out["device_name"] = torch.cuda.get_device_name(dev)
+        out["cuda"] = torch.version.cuda
+        out["device_bytes"] = torch.cuda.max_memory_allocated(dev)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
