@@ -27,6 +27,22 @@ build-gpu: deps-gpu ## build bin/kairoscope and the GPU worker bin/kairoscope-cu
 	$(GO) build -tags '$(TAGS)' -o $(BIN)/kairoscope ./cmd/kairoscope
 	$(GO) build -tags gpu -o $(BIN)/kairoscope-cuda ./cmd/kairoscope-cuda
 
+# The GPU check: everything a GPU machine runs, built here (it has no Go).
+# The binaries need only glibc and libcuda.so.1 to load (gpucheck prepare
+# checks it); libstdc++ (the emulator's, in the benchmark binaries) is linked
+# statically.
+GPUCHECK ?= .gpucheck
+GPU_LDFLAGS = -s -w -extldflags "-static-libstdc++ -static-libgcc"
+
+.PHONY: gpu-check
+gpu-check: deps-gpu ## build into .gpucheck/ what a GPU machine runs for the GPU check; it prints the command to run there
+	rm -rf $(GPUCHECK) && mkdir -p $(GPUCHECK)/bin
+	$(GO) build -trimpath -tags gpu -ldflags '$(GPU_LDFLAGS)' -o $(GPUCHECK)/bin/kairoscope-cuda ./cmd/kairoscope-cuda
+	$(GO) test -c -trimpath -tags gpu -ldflags '$(GPU_LDFLAGS)' -o $(GPUCHECK)/bin/devicetest.test ./cuda/devicetest
+	$(GO) test -c -trimpath -tags gpu -ldflags '$(GPU_LDFLAGS)' -o $(GPUCHECK)/bin/benchmarks-gpu.test ./benchmarks
+	$(GO) build -trimpath -ldflags '$(GPU_LDFLAGS)' -o $(GPUCHECK)/bin/gpucheck ./benchmarks/cmd/gpucheck
+	$(GO) run ./benchmarks/cmd/gpucheck prepare -dir $(GPUCHECK) -commit "$$(git describe --always --dirty 2>/dev/null || echo unknown)"
+
 .PHONY: kernels
 kernels: deps-gpu ## compile cuda/kernels/kernels.cu to the committed PTX with nvcc
 	$(GO) generate ./cuda/kernels
