@@ -1,9 +1,9 @@
 // Package cuda runs the engine's Gorgonia graph on a device: the Device
 // interface and its written contract (device.go), the typed CUDA errors
-// (errors.go), and the executor (executor.go, program.go) that compiles the
-// model's training graph into one cuBLAS GEMM or one kernel of
-// kernels/kernels.cu per node and trains it with the parameters, Adam
-// state and fold data kept on the device.
+// (errors.go), and the executor (executor.go, program.go) that interprets
+// the model's schedule (model.Schedule, the training graph lowered once by
+// engine/model) as cuBLAS GEMMs and kernels of kernels/kernels.cu, and
+// trains with the parameters, Adam state and fold data kept on the device.
 //
 // Implementations of Device: the CPU emulator (package cuda/emulator, cgo,
 // used by tests and benchmarks) and the gorgonia.org/cu device

@@ -37,17 +37,20 @@ func NewTrainer(dev Device) model.NewTrainer {
 
 // Executor runs a model.Net's training graph on a Device: a model.Trainer.
 //
-// Compile gives every node of the graph a device buffer of its shape and
-// turns every op node into its launches (Steps lists them): DenseOp → one
-// Sgemm and one bias_act; MatMulOp → one Sgemm; ActGradOp → relu_grad;
-// ColSumOp → col_sum; ProbLossOp → fill + prob_loss (its buffer holds the
-// five weighted sums, the loss being acc[0]/acc[1]); ProbLossGradOp →
-// prob_loss_grad. Any other op is an ErrNotImplemented error: nothing runs on
-// the CPU behind the caller's back. A training step is the batch gathers,
-// that program, one adam_update and one add_into of the step's sums into the
-// epoch's. The parameters, their gradients and Adam's moments each lie
-// end to end in one slab (paramSlab), so that one adam_update covers them
-// all.
+// Compile interprets the net's schedule (model.Net.Lower, the same lowering
+// of the graph the host program runs): every node a device buffer of its
+// shape, every step its launches (Steps lists them): DenseStep → one Sgemm
+// and one bias_act; MatMulStep → one Sgemm; ActGradStep → relu_grad;
+// ColSumStep → col_sum; LossStep → fill + prob_loss (the loss node's buffer
+// holds the five weighted sums, the loss being acc[0]/acc[1]) +
+// prob_loss_grad. A graph the schedule cannot express, or a step the
+// kernels do not cover (an activation other than ReLU), is an
+// ErrNotImplemented error: nothing runs on the CPU behind the caller's
+// back. A training step is the batch gathers, those launches, the Update
+// step (one adam_update) and the Metrics step (one add_into of the step's
+// sums into the epoch's). The parameters, their gradients and Adam's
+// moments each lie end to end in one slab (paramSlab), so that one
+// adam_update covers them all.
 //
 // Parameters, Adam's moments and a fold's data stay on the device. An epoch
 // copies the shuffled row order in (rows int32s), never waits for the
@@ -144,90 +147,62 @@ func (e *Executor) alloc(floats int, what string) (Ptr, error) {
 }
 
 func (e *Executor) compile(net *model.Net) error {
-	order, err := G.Sort(e.g)
+	sch, err := net.Lower()
 	if err != nil {
-		return fmt.Errorf("cuda: sorting the graph: %w", err)
+		return fmt.Errorf("cuda: %w: %w", ErrNotImplemented, err)
 	}
-	slices.Reverse(order) // Sort puts the loss first: edges go from a node to its children
-	c := &compiler{e: e, bufs: e.bufs, emitted: map[*G.Node]bool{}, names: map[string]int{}}
-	c.display = c.displayNames(order)
-
-	// Inputs by identity: the batch tensors and the parameters are the
-	// arrays net.Batch and net.Params return.
-	bx, br, bw := net.Batch()
+	c := &compiler{e: e, bufs: e.bufs, names: map[string]int{}}
+	c.display = c.displayNames(sch)
 	host := net.Params()
-	e.params = make([]param, len(host))
-	if err := e.placeParams(c, order, host); err != nil {
+	if len(host) != len(sch.Params) {
+		return fmt.Errorf("cuda: the net has %d parameters, its schedule %d", len(host), len(sch.Params))
+	}
+	if err := e.placeParams(c, sch, host); err != nil {
 		return err
 	}
-	for _, n := range order {
-		switch {
-		case n.IsVar():
-			vals, ok := model.Float32s(n.Value())
-			if !ok {
-				return notImplemented("input %v holds %T: the device runs float32 graphs", n, n.Value())
-			}
-			b, err := c.alloc(n, c.display[n], len(vals))
-			if err != nil {
-				return err
-			}
-			switch {
-			case sameArray(vals, bx):
-				e.x = b
-			case sameArray(vals, br):
-				e.r = b
-			case sameArray(vals, bw):
-				e.wt = b
-			default:
-				i := slices.IndexFunc(host, func(h []float32) bool { return sameArray(vals, h) })
-				if i < 0 {
-					return fmt.Errorf("cuda: graph input %v is neither a batch buffer nor a parameter of the net", n)
-				}
-				e.params[i] = param{node: n, name: b.name, n: len(vals), w: b.ptr, g: c.placed[n.Deriv()]}
-				if err := e.dev.CopyIn(b.ptr, vals); err != nil {
-					return fmt.Errorf("%w (copying parameter %s in)", err, b.name)
-				}
-			}
-		case model.IsConstant(n):
-			vals, ok := model.Float32s(n.Value())
-			if !ok {
-				return notImplemented("constant %v holds %T: the device runs float32 graphs", n, n.Value())
-			}
-			b, err := c.alloc(n, c.display[n], len(vals))
-			if err != nil {
-				return err
-			}
+	for _, n := range append(G.Nodes{sch.X, sch.R, sch.WT}, sch.Consts...) {
+		vals, _ := model.Float32s(n.Value())
+		b, err := c.alloc(n, len(vals))
+		if err != nil {
+			return err
+		}
+		if model.IsConstant(n) {
 			if err := e.dev.CopyIn(b.ptr, vals); err != nil {
 				return fmt.Errorf("%w (copying constant %s in)", err, b.name)
 			}
 		}
 	}
-	if e.x == nil || e.r == nil || e.wt == nil || len(e.x.shape) != 2 {
-		return fmt.Errorf("cuda: the graph lacks the batch inputs x [batch, in], r and wt")
+	e.x, e.r, e.wt = c.bufs[sch.X], c.bufs[sch.R], c.bufs[sch.WT]
+	e.params = make([]param, len(sch.Params))
+	for i, p := range sch.Params {
+		b, err := c.alloc(p.Node, len(host[i]))
+		if err != nil {
+			return err
+		}
+		e.params[i] = param{node: p.Node, name: b.name, n: len(host[i]), w: b.ptr, g: c.placed[p.Grad]}
+		if err := e.dev.CopyIn(b.ptr, host[i]); err != nil {
+			return fmt.Errorf("%w (copying parameter %s in)", err, b.name)
+		}
+	}
+	if len(e.x.shape) != 2 {
+		return fmt.Errorf("cuda: the batch input x has shape %v, want [batch, in]", e.x.shape)
 	}
 	e.batch = e.x.shape[0]
 	if e.batch != e.cfg.Batch || e.x.shape[1] != e.in {
 		return fmt.Errorf("cuda: the graph's batch is %v, the config says %d rows of %d features", e.x.shape, e.cfg.Batch, e.in)
 	}
-	if err := c.compile(order); err != nil {
-		return err
-	}
-	losses := 0
-	for _, n := range order {
-		if isOp[ops.ProbLossOp](n) {
-			losses++
+	for _, st := range sch.Steps {
+		if err := c.step(st); err != nil {
+			return err
 		}
 	}
-	if losses != 1 || c.loss == nil {
-		return notImplemented("a graph with %d ProbLoss nodes (want one, differentiated)", losses)
-	}
-	return e.finish(c)
+	return e.finish(c, sch)
 }
 
 // placeParams allocates the parameter slab and places in it the buffers of
-// the graph's parameter nodes (in host's order) and of their gradient
-// nodes, which c.alloc then hands out instead of allocating.
-func (e *Executor) placeParams(c *compiler, order G.Nodes, host [][]float32) error {
+// the parameters (in the schedule's order, which is the net's) and of
+// their gradients, which c.alloc then hands out instead of allocating.
+func (e *Executor) placeParams(c *compiler, sch *model.Schedule, host [][]float32) error {
 	offsets := make([]int, len(host))
 	for i, h := range host {
 		offsets[i] = e.slab.n
@@ -240,55 +215,42 @@ func (e *Executor) placeParams(c *compiler, order G.Nodes, host [][]float32) err
 	at := func(k int) Ptr { return base + Ptr(k*e.slab.n*floatBytes) }
 	e.slab.w, e.slab.g, e.slab.m, e.slab.v = at(0), at(1), at(2), at(3)
 	c.placed = map[*G.Node]Ptr{}
-	for _, n := range order {
-		if !n.IsVar() {
-			continue
-		}
-		vals, _ := model.Float32s(n.Value())
-		i := slices.IndexFunc(host, func(h []float32) bool { return sameArray(vals, h) })
-		if i < 0 {
-			continue
-		}
+	for i, p := range sch.Params {
 		off := Ptr(offsets[i] * floatBytes)
-		c.placed[n] = e.slab.w + off
-		if d := n.Deriv(); d != nil {
-			c.placed[d] = e.slab.g + off
-		}
+		c.placed[p.Node] = e.slab.w + off
+		c.placed[p.Grad] = e.slab.g + off
 	}
 	return nil
 }
 
-// finish wires the parameters' gradients and Adam state, checks the
-// forward chain for Forward and lays out the training step around c.prog.
-func (e *Executor) finish(c *compiler) error {
-	e.stepAcc = c.bufs[c.loss].ptr
+// finish zeroes Adam's state, records the forward chain for Forward and
+// lays out the training step: the batch gathers, c.prog (the schedule's
+// steps), the Update step (one adam_update over the slab) and the Metrics
+// step (one add_into of the step's sums into the epoch's).
+func (e *Executor) finish(c *compiler, sch *model.Schedule) error {
+	e.stepAcc = c.bufs[sch.Loss.Loss].ptr
 	var err error
 	if e.epochAcc, err = e.alloc(accLen, "the epoch's loss sums"); err != nil {
 		return err
-	}
-	off := Ptr(0) // Snapshot, Restore and adam_update need the parameters end to end, in order
-	for i := range e.params {
-		p := &e.params[i]
-		if p.node == nil {
-			return fmt.Errorf("cuda: parameter %d of the net is not in the graph", i)
-		}
-		if p.w != e.slab.w+off {
-			return fmt.Errorf("cuda: parameter %s is not at its place in the slab", p.name)
-		}
-		off += Ptr(p.n * floatBytes)
-		d := p.node.Deriv()
-		gb, ok := c.bufs[d]
-		if d == nil || !ok || gb.n != p.n || gb.ptr != p.g {
-			return fmt.Errorf("cuda: parameter %s has no gradient node in the graph (build it with gorgonia.Grad)", p.name)
-		}
 	}
 	s := e.slab
 	grid, block := elementwise(2 * s.n)
 	if err := e.dev.Launch("fill", grid, block, s.m, float32(0), int32(2*s.n)); err != nil { // m and v, end to end
 		return fmt.Errorf("%w (zeroing Adam's moments)", err)
 	}
-	if err := e.forwardChain(c); err != nil {
-		return err
+	for _, d := range sch.Dense {
+		l := layer{w: c.bufs[d.W].ptr, b: c.bufs[d.B].ptr, in: d.In, out: d.Width}
+		switch d.Act {
+		case ops.ReLU:
+			l.relu = 1
+		case ops.Identity:
+		default:
+			return notImplemented("Forward: dense activation %v", d.Act)
+		}
+		e.fwd = append(e.fwd, l)
+	}
+	if e.fwd[len(e.fwd)-1].out != model.Outputs {
+		return notImplemented("Forward: the last dense layer is %d wide, not %d", e.fwd[len(e.fwd)-1].out, model.Outputs)
 	}
 
 	x, r, wt := e.x, e.r, e.wt
@@ -315,40 +277,7 @@ func (e *Executor) finish(c *compiler) error {
 		float32(0), int32(s.n)))
 	e.last = len(e.train)
 	e.train = append(e.train, launch("add_into", 1, 32,
-		fmt.Sprintf("epoch[%d] += %s[%d]", accLen, c.bufs[c.loss].name, accLen), e.epochAcc, e.stepAcc, int32(accLen)))
-	return nil
-}
-
-// forwardChain checks that the forward pass is a chain of DenseOps from x to
-// the loss's input, each with parameters for weights and bias, and records
-// it for Forward.
-func (e *Executor) forwardChain(c *compiler) error {
-	isParam := func(n *G.Node) (Ptr, bool) {
-		for _, p := range e.params {
-			if p.node == n {
-				return p.w, true
-			}
-		}
-		return 0, false
-	}
-	prev := e.x.node
-	for _, n := range c.dense {
-		ch := model.Operands(e.g, n)
-		w, okW := isParam(ch[1])
-		b, okB := isParam(ch[2])
-		if ch[0] != prev || !okW || !okB {
-			return notImplemented("Forward: the forward pass is not a chain of dense layers over parameters (at %v)", n)
-		}
-		l := layer{w: w, b: b, in: ch[1].Shape()[0], out: ch[1].Shape()[1]}
-		if n.Op().(ops.DenseOp).Activation() == ops.ReLU {
-			l.relu = 1
-		}
-		e.fwd = append(e.fwd, l)
-		prev = n
-	}
-	if len(e.fwd) == 0 || model.Operands(e.g, c.loss)[0] != prev || e.fwd[len(e.fwd)-1].out != model.Outputs {
-		return notImplemented("Forward: the loss does not read the last dense layer's [batch, %d] output", model.Outputs)
-	}
+		fmt.Sprintf("epoch[%d] += %s[%d]", accLen, c.bufs[sch.Loss.Loss].name, accLen), e.epochAcc, e.stepAcc, int32(accLen)))
 	return nil
 }
 

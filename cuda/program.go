@@ -114,30 +114,16 @@ func (b *buffer) String() string {
 	return b.name + "[" + strings.Join(dims, "×") + "]"
 }
 
-// compiler turns the reversed topological order of a graph into the device
-// program of one training step (without the batch gathers and the
-// optimiser, which the Executor adds around it).
+// compiler interprets a model.Schedule into the device program of one
+// training step (without the batch gathers and the optimiser, which the
+// Executor adds around it).
 type compiler struct {
 	e       *Executor
-	roles   map[*G.Node]string // input nodes: "x", "r", "wt" or "param"
 	bufs    map[*G.Node]*buffer
-	emitted map[*G.Node]bool // ProbLoss nodes whose launches are in prog
 	prog    []step
-	dense   []*G.Node          // DenseOp nodes in execution order
-	loss    *G.Node            // the ProbLoss node the first ProbLossGrad reads
 	names   map[string]int     // display names used, for uniqueness
 	display map[*G.Node]string // every node's display name
 	placed  map[*G.Node]Ptr    // nodes whose buffer is a slice of the parameter slab
-}
-
-// isStatement reports whether n is one of Gorgonia's statement nodes that
-// run on the host between ops. Only Read ("print") is accepted: the
-// TapeMachine copies a value out there, and the executor reads its device
-// buffers itself (NodeValue). Gorgonia exports no test for statements, so
-// this looks at what it does export: a statement's op has no type.
-func isRead(n *G.Node) bool {
-	op := n.Op()
-	return op != nil && op.Type() == nil && op.String() == "print" && len(model.Operands(n.Graph(), n)) == 1
 }
 
 func notImplemented(format string, args ...any) error {
@@ -154,7 +140,8 @@ func (c *compiler) name(base string) string {
 }
 
 // alloc gives n a device buffer of its shape (the executor owns it).
-func (c *compiler) alloc(n *G.Node, name string, floats int) (*buffer, error) {
+func (c *compiler) alloc(n *G.Node, floats int) (*buffer, error) {
+	name := c.display[n]
 	p, ok := c.placed[n]
 	if !ok {
 		var err error
@@ -167,25 +154,22 @@ func (c *compiler) alloc(n *G.Node, name string, floats int) (*buffer, error) {
 	return b, nil
 }
 
-// displayNames assigns display names: inputs by their graph names, dense outputs
-// h1, h2, ..., the loss "loss", gradients "d" + the name of what they are
-// the gradient of, the rest by kind.
-func (c *compiler) displayNames(order G.Nodes) map[*G.Node]string {
+// displayNames assigns display names: inputs by their graph names, dense
+// outputs h1, h2, ..., the loss "loss", gradients "d" + the name of what
+// they are the gradient of, ReLU gradients dz1, dz2, ..., the rest by kind.
+func (c *compiler) displayNames(s *model.Schedule) map[*G.Node]string {
 	names := map[*G.Node]string{}
-	layer := 0
-	for _, n := range order {
-		switch {
-		case n.IsVar():
+	for _, n := range s.Order {
+		if n.IsVar() {
 			names[n] = c.name(n.Name())
-		case isOp[ops.DenseOp](n):
-			layer++
-			names[n] = c.name(fmt.Sprintf("h%d", layer))
-		case isOp[ops.ProbLossOp](n):
-			names[n] = c.name("loss")
 		}
 	}
-	for _, n := range order {
-		if _, ok := names[n]; ok || isRead(n) {
+	for i, d := range s.Dense {
+		names[d.Out] = c.name(fmt.Sprintf("h%d", i+1))
+	}
+	names[s.Loss.Loss] = c.name("loss")
+	for _, n := range s.Order {
+		if _, ok := names[n]; ok {
 			continue
 		}
 		for _, of := range n.DerivOf() {
@@ -194,191 +178,124 @@ func (c *compiler) displayNames(order G.Nodes) map[*G.Node]string {
 				break
 			}
 		}
+	}
+	for _, st := range s.Steps {
+		n := st.Output()
 		if _, ok := names[n]; ok {
 			continue
 		}
-		switch op := n.Op().(type) {
-		case ops.ActGradOp:
+		switch st := st.(type) {
+		case *model.ActGradStep:
 			base := "z"
-			if y, ok := names[model.Operands(c.e.g, n)[1]]; ok && strings.HasPrefix(y, "h") {
+			if y, ok := names[st.Y]; ok && strings.HasPrefix(y, "h") {
 				base += y[1:]
 			}
 			names[n] = c.name("d" + base)
-		case ops.Op:
-			names[n] = c.name(strings.ToLower(op.Kind().String()))
+		case *model.MatMulStep:
+			names[n] = c.name("matmul")
+		case *model.ColSumStep:
+			names[n] = c.name("colsum")
 		default:
+			names[n] = c.name("c")
+		}
+	}
+	for _, n := range s.Consts {
+		if _, ok := names[n]; !ok {
 			names[n] = c.name("c")
 		}
 	}
 	return names
 }
 
-func isOp[T ops.Op](n *G.Node) bool {
-	_, ok := n.Op().(T)
-	return ok
-}
-
-// compile walks the graph in execution order and emits each op node's
-// launches. Inputs and constants must already have buffers.
-func (c *compiler) compile(order G.Nodes) error {
-	for _, n := range order {
-		if _, done := c.bufs[n]; done || isRead(n) {
-			continue
-		}
-		op, ok := n.Op().(ops.Op)
-		if !ok {
-			return notImplemented("graph node %v (op %v, %T) has no device implementation", n, n.Op(), n.Op())
-		}
-		if n.Dtype() != tensor.Float32 {
-			return notImplemented("node %v is %v: the device runs float32 graphs", n, n.Dtype())
-		}
-		for _, ch := range model.Operands(c.e.g, n) {
-			if _, ok := c.bufs[ch]; !ok {
-				return fmt.Errorf("cuda: node %v reads %v before it is computed", n, ch)
-			}
-		}
-		if err := c.node(n, op); err != nil {
-			return err
-		}
+// step emits one schedule step's launches; its inputs have buffers.
+func (c *compiler) step(st model.Step) error {
+	in := func(n *G.Node) *buffer { return c.bufs[n] }
+	if ls, ok := st.(*model.LossStep); ok {
+		return c.loss(ls)
 	}
-	return nil
-}
-
-func (c *compiler) node(n *G.Node, op ops.Op) error {
-	ch := model.Operands(c.e.g, n)
-	in := func(i int) *buffer { return c.bufs[ch[i]] }
-	if isOp[ops.ProbLossOp](n) {
-		return c.probLoss(n)
-	}
-	name := c.display[n]
+	n := st.Output()
 	size := n.Shape().TotalSize()
-	out, err := c.alloc(n, name, size)
+	out, err := c.alloc(n, size)
 	if err != nil {
 		return err
 	}
-	switch op := op.(type) {
-	case ops.DenseOp:
-		x, w, b := in(0), in(1), in(2)
-		rows, width, outW := x.shape[0], x.shape[1], w.shape[1]
+	switch st := st.(type) {
+	case *model.DenseStep:
+		x, w, b := in(st.X), in(st.W), in(st.B)
 		relu := int32(0)
 		text := fmt.Sprintf("%s = %s + %s", out.name, out.name, b.name)
-		switch op.Activation() {
+		switch st.Act {
 		case ops.ReLU:
 			relu = 1
 			text = fmt.Sprintf("%s = relu(%s + %s)", out.name, out.name, b.name)
 		case ops.Identity:
 		default:
-			return notImplemented("dense activation %v", op.Activation())
+			return notImplemented("dense activation %v", st.Act)
 		}
 		c.prog = append(c.prog, step{
 			text: fmt.Sprintf("%v = %v·%v", out, x, w),
-			gemm: rowMajorGemm(false, false, rows, outW, width, x.ptr, w.ptr, out.ptr),
+			gemm: rowMajorGemm(false, false, st.Rows, st.Width, st.In, x.ptr, w.ptr, out.ptr),
 		})
-		grid, block := elementwise(rows * outW)
+		grid, block := elementwise(st.Rows * st.Width)
 		c.prog = append(c.prog, launch("bias_act", grid, block, text,
-			out.ptr, b.ptr, int32(rows), int32(outW), relu))
-		c.dense = append(c.dense, n)
-	case ops.MatMulOp:
-		a, b := in(0), in(1)
-		m, k := a.shape[0], a.shape[1]
+			out.ptr, b.ptr, int32(st.Rows), int32(st.Width), relu))
+	case *model.MatMulStep:
+		a, b := in(st.A), in(st.B)
 		ta, tb := "", ""
-		if op.TransA() {
-			m, k, ta = k, m, "ᵀ"
+		if st.TransA {
+			ta = "ᵀ"
 		}
-		nn := b.shape[1]
-		if op.TransB() {
-			nn, tb = b.shape[0], "ᵀ"
+		if st.TransB {
+			tb = "ᵀ"
 		}
 		c.prog = append(c.prog, step{
 			text: fmt.Sprintf("%v = %v%s·%v%s", out, a, ta, b, tb),
-			gemm: rowMajorGemm(op.TransA(), op.TransB(), m, nn, k, a.ptr, b.ptr, out.ptr),
+			gemm: rowMajorGemm(st.TransA, st.TransB, st.M, st.N, st.K, a.ptr, b.ptr, out.ptr),
 		})
-	case ops.ActGradOp:
-		if op.Activation() != ops.ReLU {
-			return notImplemented("activation gradient of %v", op.Activation())
+	case *model.ActGradStep:
+		if st.Act != ops.ReLU {
+			return notImplemented("activation gradient of %v", st.Act)
 		}
-		dy, y := in(0), in(1)
+		dy, y := in(st.DY), in(st.Y)
 		grid, block := elementwise(size)
 		c.prog = append(c.prog, launch("relu_grad", grid, block,
 			fmt.Sprintf("%v = %s ⊙ 1[%s > 0]", out, dy.name, y.name), out.ptr, dy.ptr, y.ptr, int32(size)))
-	case ops.ColSumOp:
-		x := in(0)
-		grid, block := elementwise(x.shape[1])
+	case *model.ColSumStep:
+		x := in(st.X)
+		grid, block := elementwise(st.Cols)
 		c.prog = append(c.prog, launch("col_sum", grid, block, fmt.Sprintf("%v = Σ_rows %v", out, x),
-			out.ptr, x.ptr, int32(x.shape[0]), int32(x.shape[1])))
-	case ops.ProbLossGradOp:
-		return c.probLossGrad(n, op, out)
+			out.ptr, x.ptr, int32(st.Rows), int32(st.Cols)))
 	default:
-		return notImplemented("op %v (kind %v)", op, op.Kind())
+		return notImplemented("schedule step %T", st)
 	}
 	return nil
 }
 
-// probLoss emits fill + prob_loss for a ProbLoss node, once: its buffer is
-// the five sums, of which the loss is acc[0]/acc[1].
-func (c *compiler) probLoss(n *G.Node) error {
-	if c.emitted[n] {
-		return nil
-	}
-	name := c.display[n]
-	op := n.Op().(ops.ProbLossOp)
-	ch := model.Operands(c.e.g, n)
-	out, r, wt := c.bufs[ch[0]], c.bufs[ch[1]], c.bufs[ch[2]]
-	acc, err := c.alloc(n, name, accLen)
+// loss emits fill + prob_loss + prob_loss_grad: the loss node's buffer is
+// the five sums, of which the loss is acc[0]/acc[1], and the gradient
+// kernel reads Σwt from them.
+func (c *compiler) loss(st *model.LossStep) error {
+	o, r, wt := c.bufs[st.Out], c.bufs[st.R], c.bufs[st.WT]
+	acc, err := c.alloc(st.Loss, accLen)
 	if err != nil {
 		return err
 	}
 	acc.acc = true
-	rows := out.shape[0]
-	grid, block := reduction(rows)
+	d, err := c.alloc(st.Grad, st.Grad.Shape().TotalSize())
+	if err != nil {
+		return err
+	}
+	grid, block := reduction(st.Rows)
 	c.prog = append(c.prog,
 		launch("fill", 1, 32, fmt.Sprintf("%s[%d] = 0", acc.name, accLen), acc.ptr, float32(0), int32(accLen)),
 		launch("prob_loss", grid, block,
 			fmt.Sprintf("%s += Σ wt·(nll+w·bce, 1, nll, bce, brier) of %s, %s, %s (w=%g); loss = %s[0]/%s[1]",
-				acc.name, out.name, r.name, wt.name, op.BCEWeight(), acc.name, acc.name),
-			acc.ptr, out.ptr, r.ptr, wt.ptr, int32(rows), float32(op.BCEWeight())))
-	c.emitted[n] = true
-	if c.loss == nil {
-		c.loss = n
-	}
-	return nil
-}
-
-// probLossGrad emits prob_loss_grad. The kernel reads Σwt from the sums of
-// the ProbLoss node over the same operands, which the graph does not link
-// to the gradient node: that node's launches are emitted first if the
-// topological order has not reached them yet.
-func (c *compiler) probLossGrad(n *G.Node, op ops.ProbLossGradOp, out *buffer) error {
-	ch := model.Operands(c.e.g, n)
-	var loss *G.Node
-	for _, cand := range c.e.g.AllNodes() {
-		lop, ok := cand.Op().(ops.ProbLossOp)
-		cc := model.Operands(c.e.g, cand)
-		if ok && lop.BCEWeight() == op.BCEWeight() && cc[0] == ch[0] && cc[1] == ch[1] && cc[2] == ch[2] {
-			loss = cand
-			break
-		}
-	}
-	if loss == nil {
-		return notImplemented("%v without the ProbLoss node of its operands (the kernel reads its Σwt)", n)
-	}
-	if err := c.probLoss(loss); err != nil {
-		return err
-	}
-	g := ch[3]
-	if !model.IsConstant(g) {
-		return notImplemented("%v: the upstream gradient %v is computed on the device; only a constant seed is supported", n, g)
-	}
-	gv, ok := model.Float32s(g.Value())
-	if !ok || len(gv) != 1 {
-		return notImplemented("%v: upstream gradient value %v", n, g.Value())
-	}
-	o, r, wt, acc := c.bufs[ch[0]], c.bufs[ch[1]], c.bufs[ch[2]], c.bufs[loss]
-	rows := o.shape[0]
-	grid, block := elementwise(rows)
+				acc.name, o.name, r.name, wt.name, st.BCEWeight, acc.name, acc.name),
+			acc.ptr, o.ptr, r.ptr, wt.ptr, int32(st.Rows), float32(st.BCEWeight)))
+	grid, block = elementwise(st.Rows)
 	c.prog = append(c.prog, launch("prob_loss_grad", grid, block,
-		fmt.Sprintf("%v = g·wt/%s[1]·∂(nll+w·bce)/∂%s (g=%g, w=%g)", out, acc.name, o.name, gv[0], op.BCEWeight()),
-		out.ptr, o.ptr, r.ptr, wt.ptr, acc.ptr, int32(rows), float32(op.BCEWeight()), gv[0]))
+		fmt.Sprintf("%v = g·wt/%s[1]·∂(nll+w·bce)/∂%s (g=%g, w=%g)", d, acc.name, o.name, st.SeedValue, st.BCEWeight),
+		d.ptr, o.ptr, r.ptr, wt.ptr, acc.ptr, int32(st.Rows), float32(st.BCEWeight), st.SeedValue))
 	return nil
 }
 

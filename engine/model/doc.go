@@ -1,8 +1,11 @@
 // Package model builds the forecaster as a Gorgonia ExprGraph (an MLP with
 // mu, sigma and p_up heads over the ops of package ops), differentiates it
 // with gorgonia.Grad and trains it with Adam, minibatches and early stopping.
-// A training step runs the graph as a host program compiled from it
-// (program.go: one call of an ops kernel per node, buffers allocated once,
-// nothing allocated per step), or on Gorgonia's TapeMachine with
-// Config.TapeMachine, bit for bit the same.
+// The training graph is lowered once into a Schedule of device-neutral steps
+// (schedule.go: forward, the fused loss and its gradient, backward, Adam,
+// the epoch's sums), which two interpreters run: the host program here
+// (program.go: one call of an ops kernel per step, buffers allocated once,
+// nothing allocated per step) and the device executor (package cuda). With
+// Config.TapeMachine, or a graph the schedule cannot express, Gorgonia's
+// TapeMachine runs it instead, bit for bit the same.
 package model

@@ -54,7 +54,9 @@ type Net struct {
 	outN   *G.Node  // the last layer's output [Batch, 3]
 	lossN  *G.Node
 	gradN  []*G.Node // the parameters' gradients, in params order
-	pgrads [][]float32
+	xN     *G.Node   // the batch inputs' nodes
+	rN     *G.Node
+	wtN    *G.Node
 	x      *tensor.Dense // [Batch, in] batch input, bound into the graph
 	r, wt  *tensor.Dense // [Batch] targets and row weights
 	params []*G.Node     // w1, b1, w2, b2, ..., w_out, b_out
@@ -88,6 +90,7 @@ func New(in int, cfg Config, seed uint64) (*Net, error) {
 	x := G.NewMatrix(n.g, tensor.Float32, G.WithShape(b, in), G.WithName("x"), G.WithValue(n.x))
 	r := G.NewVector(n.g, tensor.Float32, G.WithShape(b), G.WithName("r"), G.WithValue(n.r))
 	wt := G.NewVector(n.g, tensor.Float32, G.WithShape(b), G.WithName("wt"), G.WithValue(n.wt))
+	n.xN, n.rN, n.wtN = x, r, wt
 
 	h, fanIn := x, in
 	widths := append(append([]int(nil), cfg.Hidden...), Outputs)
@@ -125,14 +128,14 @@ func New(in int, cfg Config, seed uint64) (*Net, error) {
 		G.Read(gn, &n.grads[i])
 	}
 	n.outN, n.lossN, n.gradN = h, loss, gradNodes
-	if err := n.compile(); err != nil {
-		return nil, err
-	}
 	sizes := make([]int, len(n.data))
 	for i, d := range n.data {
 		sizes[i] = len(d)
 	}
 	n.adam = optim.NewAdam(cfg.LR, sizes)
+	if err := n.compile(); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -157,20 +160,20 @@ func (n *Net) param(name string, rng *rand.Rand, bound float64, shape ...int) *G
 	return node
 }
 
-// compile builds the host program, or the TapeMachine when cfg asks for
-// it or the graph has a node the program cannot run.
+// compile builds the host program from the graph's schedule, or the
+// TapeMachine when cfg asks for it or the schedule cannot express the graph.
 func (n *Net) compile() error {
 	if !n.cfg.TapeMachine {
-		p, err := compileProgram(n.g)
+		s, err := n.Lower()
+		var p *program
+		if err == nil {
+			p, err = newProgram(s, n.adam, n.data)
+		}
 		switch {
 		case err == nil:
 			n.prog, n.exec = p, ExecHost
-			n.pgrads = make([][]float32, len(n.gradN))
-			for i, gn := range n.gradN {
-				n.pgrads[i] = p.bufs[gn]
-			}
 			return nil
-		case !errors.Is(err, errNoHostKernel):
+		case !errors.Is(err, ErrUnsupported):
 			return err
 		}
 		n.exec = ExecTapeMachine + " (host program: " + err.Error() + ")"
@@ -179,6 +182,13 @@ func (n *Net) compile() error {
 	}
 	n.vm = G.NewTapeMachine(n.g)
 	return nil
+}
+
+// Lower lowers the net's training graph, as it is now, into a Schedule
+// (Lower): the host program's and the device executor's one reading of the
+// graph.
+func (n *Net) Lower() (*Schedule, error) {
+	return Lower(n.g, Roles{X: n.xN, R: n.rN, WT: n.wtN, Params: n.params})
 }
 
 // What Exec reports.
@@ -240,8 +250,7 @@ func (n *Net) Restore(s [][]float32) error {
 // host program it allocates nothing.
 func (n *Net) Step() (float64, error) {
 	if n.prog != nil {
-		n.prog.run()
-		n.adam.Step(n.data, n.pgrads)
+		n.prog.run() // forward, backward, Adam and the epoch's sums
 		return float64(n.prog.bufs[n.lossN][0]), nil
 	}
 	defer n.vm.Reset()

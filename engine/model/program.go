@@ -1,26 +1,19 @@
 package model
 
 import (
-	"errors"
 	"fmt"
-	"slices"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/kairoscope/kairoscope/engine/ops"
+	"github.com/kairoscope/kairoscope/engine/optim"
 )
 
-// errNoHostKernel: the graph has a node the host program cannot run (an
-// op outside package ops, a float64 node, ...). New then runs the graph on
-// Gorgonia's TapeMachine instead.
-var errNoHostKernel = errors.New("no host kernel")
-
-// program is the training graph compiled for the host, the CPU twin of the
-// cuda executor: every node's value lives in a buffer allocated once (the
-// inputs' and parameters' are their bound arrays), and every op node is one
+// program is the host's interpreter of a Schedule, the CPU twin of the cuda
+// executor: every node's value lives in a buffer allocated once (the
+// inputs' and parameters' are their bound arrays), and every step is one
 // call of its kernel in package ops (DenseForward, MatMul, ActGrad, ColSum,
-// ProbLossStep) in the graph's topological order. It computes what the
+// ProbLossStep), then Adam's step and the epoch's sums. It computes what the
 // TapeMachine computes, bit for bit, without the interpreter, without
 // allocating (the TapeMachine reallocates every intermediate tensor on
 // every step: about 440 KiB a step for the default model) and with the
@@ -30,196 +23,87 @@ var errNoHostKernel = errors.New("no host kernel")
 type program struct {
 	calls []func()
 	bufs  map[*G.Node][]float32
-	sums  ops.LossSums // the loss node's sums, from the last run
+	sums  ops.LossSums // the loss step's sums, from the last run
+	epoch ops.LossSums // the sums of the runs since the last resetEpoch (the Metrics step)
 }
 
-// run executes one forward and backward pass.
+// run executes one training step: forward, loss, backward, update, metrics.
 func (p *program) run() {
 	for _, c := range p.calls {
 		c()
 	}
 }
 
-// compileProgram compiles g. It returns an error wrapping errNoHostKernel
-// when g has a node it cannot run.
-func compileProgram(g *G.ExprGraph) (*program, error) {
-	order, err := G.Sort(g)
-	if err != nil {
-		return nil, fmt.Errorf("model: sorting the graph: %w", err)
-	}
-	slices.Reverse(order) // Sort puts the loss first: edges go from a node to its operands
+func (p *program) resetEpoch() { p.epoch = ops.LossSums{} }
+
+// newProgram builds the host program of s, updating params (the parameters'
+// arrays, in s.Params' order) with adam.
+func newProgram(s *Schedule, adam *optim.Adam, params [][]float32) (*program, error) {
 	p := &program{bufs: map[*G.Node][]float32{}}
-	// Inputs and constants first: a constant (the gradient's seed) may
-	// come after a node that reads it in Sort's order.
-	var opNodes G.Nodes
-	for _, n := range order {
-		switch {
-		case n.IsVar() || IsConstant(n):
-			v, ok := Float32s(n.Value())
-			if !ok {
-				return nil, fmt.Errorf("model: %w: input %v holds %T", errNoHostKernel, n, n.Value())
-			}
-			p.bufs[n] = v
-		case n.Op() != nil && n.Op().Type() == nil:
-			// A statement (gorgonia.Read): the Net reads the buffers itself.
-		default:
-			opNodes = append(opNodes, n)
-		}
+	for _, n := range append(G.Nodes{s.X, s.R, s.WT}, s.Consts...) {
+		p.bufs[n], _ = Float32s(n.Value())
 	}
-	losses := 0
-	for _, n := range opNodes {
-		if _, ok := n.Op().(ops.ProbLossOp); ok {
-			losses++
-		}
+	for _, par := range s.Params {
+		p.bufs[par.Node], _ = Float32s(par.Node.Value())
 	}
-	if losses != 1 {
-		return nil, fmt.Errorf("model: %w: %d ProbLoss nodes (want 1)", errNoHostKernel, losses)
-	}
-	c := &compiler{g: g, p: p, pair: pairLosses(g, opNodes)}
-	for _, n := range opNodes {
-		if err := c.node(n); err != nil {
+	for _, st := range s.Steps {
+		if err := p.step(st); err != nil {
 			return nil, err
 		}
 	}
+	grads := make([][]float32, len(s.Params))
+	for i, par := range s.Params {
+		grads[i] = p.bufs[par.Grad]
+	}
+	p.calls = append(p.calls,
+		func() { adam.Step(params, grads) }, // Update
+		func() { // Metrics
+			p.epoch.Loss += p.sums.Loss
+			p.epoch.W += p.sums.W
+			p.epoch.NLL += p.sums.NLL
+			p.epoch.BCE += p.sums.BCE
+			p.epoch.Brier += p.sums.Brier
+		})
 	return p, nil
 }
 
-type compiler struct {
-	g    *G.ExprGraph
-	p    *program
-	pair map[*G.Node]*G.Node // ProbLoss node ↔ the ProbLossGrad node whose call computes both
-}
-
-// node appends n's call; its operands have buffers already.
-func (c *compiler) node(n *G.Node) error {
-	if _, ok := n.Op().(ops.ProbLossOp); ok && c.pair[n] != nil {
-		c.lossBuf(n) // computed by its gradient's call
-		return nil
-	}
-	if n.Dtype() != tensor.Float32 {
-		return fmt.Errorf("model: %w: node %v is %v", errNoHostKernel, n, n.Dtype())
-	}
-	ch := Operands(c.g, n)
-	in := make([][]float32, len(ch))
-	shapes := make([]tensor.Shape, len(ch))
-	for i, x := range ch {
-		b, ok := c.p.bufs[x]
-		if !ok {
-			return fmt.Errorf("model: node %v reads %v before it is computed", n, x)
-		}
-		in[i], shapes[i] = b, x.Shape()
-	}
-	switch op := n.Op().(type) {
-	case ops.DenseOp:
-		x, w, b := in[0], in[1], in[2]
-		rows, width, outW := shapes[0][0], shapes[0][1], shapes[1][1]
-		out, act := make([]float32, rows*outW), op.Activation()
-		c.p.bufs[n] = out
-		c.p.calls = append(c.p.calls, func() { ops.DenseForward(out, x, w, b, rows, width, outW, act) })
-	case ops.MatMulOp:
-		a, b := in[0], in[1]
-		m, k := shapes[0][0], shapes[0][1]
-		if op.TransA() {
-			m, k = k, m
-		}
-		nn := shapes[1][1]
-		if op.TransB() {
-			nn = shapes[1][0]
-		}
-		out, tA, tB := make([]float32, m*nn), op.TransA(), op.TransB()
-		c.p.bufs[n] = out
-		c.p.calls = append(c.p.calls, func() { ops.MatMul(out, a, b, tA, tB, m, nn, k) })
-	case ops.ActGradOp:
-		dy, y := in[0], in[1]
-		out, act := make([]float32, len(dy)), op.Activation()
-		c.p.bufs[n] = out
-		c.p.calls = append(c.p.calls, func() { ops.ActGrad(out, dy, y, act) })
-	case ops.ColSumOp:
-		src := in[0]
-		out := make([]float32, shapes[0][1])
-		c.p.bufs[n] = out
-		c.p.calls = append(c.p.calls, func() { ops.ColSum(out, src) })
-	case ops.ProbLossOp:
-		o, r, wt, bceW := in[0], in[1], in[2], op.BCEWeight()
-		loss := c.lossBuf(n)
-		p := c.p
-		p.calls = append(p.calls, func() { p.sums = ops.ProbLossStep(nil, o, r, wt, 0, bceW); setLoss(loss, p.sums) })
-	case ops.ProbLossGradOp:
-		o, r, wt, gv, bceW := in[0], in[1], in[2], in[3], op.BCEWeight()
-		if len(gv) != 1 {
-			return fmt.Errorf("model: %w: %v: upstream gradient of %d values", errNoHostKernel, n, len(gv))
-		}
-		d := make([]float32, len(o))
-		c.p.bufs[n] = d
-		p := c.p
-		if loss := c.pair[n]; loss != nil {
-			lb := c.lossBuf(loss)
-			p.calls = append(p.calls, func() {
-				p.sums = ops.ProbLossStep(d, o, r, wt, float64(gv[0]), bceW)
-				setLoss(lb, p.sums)
-			})
-			break
-		}
-		p.calls = append(p.calls, func() { ops.ProbLossStep(d, o, r, wt, float64(gv[0]), bceW) })
-	default:
-		return fmt.Errorf("model: %w: node %v (op %v, %T)", errNoHostKernel, n, n.Op(), n.Op())
-	}
-	return nil
-}
-
-// lossBuf is a ProbLoss node's one-value buffer, made on first use.
-func (c *compiler) lossBuf(n *G.Node) []float32 {
-	if b, ok := c.p.bufs[n]; ok {
+// step appends st's call.
+func (p *program) step(st Step) error {
+	in := func(n *G.Node) []float32 { return p.bufs[n] }
+	out := func(n *G.Node) []float32 {
+		b := make([]float32, n.Shape().TotalSize())
+		p.bufs[n] = b
 		return b
 	}
-	b := make([]float32, 1)
-	c.p.bufs[n] = b
-	return b
-}
-
-// setLoss stores ProbLossOp's value, Σwt·loss/Σwt in float32 (0 without
-// weight).
-func setLoss(dst []float32, s ops.LossSums) {
-	dst[0] = 0
-	if s.W != 0 {
-		dst[0] = float32(s.Loss / s.W)
-	}
-}
-
-// pairLosses pairs each ProbLoss node with a ProbLossGrad node over the
-// same operands (out, r, wt) and BCE weight, in both directions, when no op
-// node reads the loss (only statements do): the gradient's call then
-// computes the loss too, which moves the loss's computation to the
-// gradient's place in the order and changes nothing else.
-func pairLosses(g *G.ExprGraph, opNodes G.Nodes) map[*G.Node]*G.Node {
-	pair := map[*G.Node]*G.Node{}
-	for _, loss := range opNodes {
-		lop, ok := loss.Op().(ops.ProbLossOp)
-		if !ok || readByOp(g, loss) {
-			continue
-		}
-		lc := Operands(g, loss)
-		for _, grad := range opNodes {
-			gop, ok := grad.Op().(ops.ProbLossGradOp)
-			if !ok || gop.BCEWeight() != lop.BCEWeight() || pair[grad] != nil {
-				continue
+	switch st := st.(type) {
+	case *DenseStep:
+		dst, x, w, b := out(st.Out), in(st.X), in(st.W), in(st.B)
+		rows, width, outW, act := st.Rows, st.In, st.Width, st.Act
+		p.calls = append(p.calls, func() { ops.DenseForward(dst, x, w, b, rows, width, outW, act) })
+	case *MatMulStep:
+		dst, a, b := out(st.Out), in(st.A), in(st.B)
+		tA, tB, m, n, k := st.TransA, st.TransB, st.M, st.N, st.K
+		p.calls = append(p.calls, func() { ops.MatMul(dst, a, b, tA, tB, m, n, k) })
+	case *ActGradStep:
+		dst, dy, y, act := out(st.Out), in(st.DY), in(st.Y), st.Act
+		p.calls = append(p.calls, func() { ops.ActGrad(dst, dy, y, act) })
+	case *ColSumStep:
+		dst, x := out(st.Out), in(st.X)
+		p.calls = append(p.calls, func() { ops.ColSum(dst, x) })
+	case *LossStep:
+		d, o, r, wt := out(st.Grad), in(st.Out), in(st.R), in(st.WT)
+		loss := make([]float32, 1)
+		p.bufs[st.Loss] = loss
+		seed, bceW := float64(st.SeedValue), st.BCEWeight
+		p.calls = append(p.calls, func() {
+			p.sums = ops.ProbLossStep(d, o, r, wt, seed, bceW)
+			loss[0] = 0 // ProbLossOp's value: Σwt·loss/Σwt in float32, 0 without weight
+			if p.sums.W != 0 {
+				loss[0] = float32(p.sums.Loss / p.sums.W)
 			}
-			if gc := Operands(g, grad); len(gc) == 4 && len(lc) == 3 && gc[0] == lc[0] && gc[1] == lc[1] && gc[2] == lc[2] {
-				pair[loss], pair[grad] = grad, loss
-				break
-			}
-		}
+		})
+	default:
+		return fmt.Errorf("model: %w: the host program has no kernel for %T", ErrUnsupported, st)
 	}
-	return pair
-}
-
-// readByOp reports whether an op node (not a statement) reads n.
-func readByOp(g *G.ExprGraph, n *G.Node) bool {
-	it := g.To(n.ID())
-	for it.Next() {
-		if op := it.Node().(*G.Node).Op(); op == nil || op.Type() != nil {
-			return true
-		}
-	}
-	return false
+	return nil
 }

@@ -31,6 +31,9 @@ func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochS
 	bx, br, bw := n.Batch()
 	trace, steps := ContextEpochTrace(ctx), (rows+b-1)/b
 	var st EpochStats
+	if n.prog != nil {
+		n.prog.resetEpoch()
+	}
 	for start := 0; start < rows; start += b {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -54,11 +57,7 @@ func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochS
 			return st, fmt.Errorf("model: training diverged (loss %v at step %d); lower the learning rate", loss, st.Steps)
 		}
 		trace.stepDone(start/b+1, steps)
-		if n.prog != nil { // the loss's sums over the real rows (weight 1)
-			s := n.prog.sums
-			st.NLL += s.NLL
-			st.BCE += s.BCE
-			st.Brier += s.Brier
+		if n.prog != nil { // the schedule's Metrics step sums the loss over the real rows (weight 1)
 			st.Steps++
 			continue
 		}
@@ -74,6 +73,9 @@ func (n *Net) Epoch(ctx context.Context, x, y []float32, rng *rand.Rand) (EpochS
 			st.Brier += p * p
 		}
 		st.Steps++
+	}
+	if n.prog != nil {
+		st.NLL, st.BCE, st.Brier = n.prog.epoch.NLL, n.prog.epoch.BCE, n.prog.epoch.Brier
 	}
 	if rows > 0 {
 		st.NLL /= float64(rows)
