@@ -45,13 +45,14 @@ var trainJob = worker.Spec{Run: &schema.RunRequest{Dataset: "bike", Folds: 2, Ep
 // The out-of-memory run: the largest net a client may ask for (8 hidden
 // layers of 4096) has 117.6 million parameters, whose slab on the device
 // (weights, gradients, Adam's two moments) is 1.88 GB, the executor's first
-// allocation. The check leaves 1 GiB of the GPU free (more than a context
-// and a cuBLAS handle take), so that allocation fails in CUDA itself.
+// allocation. The check leaves 1.5 GiB of the GPU free, room for the
+// worker's context and cuBLAS handle but not for the slab besides, so that
+// allocation fails in CUDA itself.
 var oomJob = worker.Spec{Run: &schema.RunRequest{Dataset: "bike", Folds: 1, Epochs: 1, Seed: 1, OnOOM: schema.OnOOMFail,
 	Hidden: []int{4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096}}}
 
 // oomLeaveFree is what the hog leaves of the GPU's memory in the OOM run.
-const oomLeaveFree = 1 << 30
+const oomLeaveFree = 3 << 29 // 1.5 GiB
 
 // manifest says what was prepared, from which commit.
 type manifest struct {
