@@ -147,10 +147,21 @@ func TestNoFallbackAfterTheFirstMessage(t *testing.T) {
 
 func TestReadSpecRejects(t *testing.T) {
 	for _, in := range []string{`{}`, `{"run":{}}`, `{"run":{"dataset":"bike","kind":"x"}}`, `{"run":{"dataset":"bike","folds":99}}`,
-		`{"run":{"dataset":"bike"},"forecast":{"dataset":"bike"}}`, `{"forecast":{}}`, `{"run":{"dataset":"bike"},"nope":1}`, `[`} {
+		`{"run":{"dataset":"bike"},"forecast":{"dataset":"bike"}}`, `{"forecast":{}}`, `{"run":{"dataset":"bike"},"nope":1}`, `[`,
+		`{"run":{"dataset":"bike"},"data":{"name":"sp500","hash":"` + strings.Repeat("a", 64) + `"}}`,
+		`{"forecast":{"dataset":"bike"},"data":{"name":"bike","hash":"ABC"}}`,
+		`{"forecast":{"dataset":"bike"},"data":{"name":"bike","hash":"` + strings.Repeat("A", 64) + `"}}`} {
 		if _, err := ReadSpec(strings.NewReader(in)); err == nil {
 			t.Errorf("accepted %s", in)
 		}
+	}
+}
+
+func TestReadSpecAcceptsData(t *testing.T) {
+	h := strings.Repeat("0f", 32)
+	s, err := ReadSpec(strings.NewReader(`{"forecast":{"dataset":"mine","horizon":7},"data":{"name":"mine","hash":"` + h + `","path":"/d/.versions/` + h + `.csv"}}`))
+	if err != nil || s.Data == nil || s.Data.Hash != h || s.Data.Path == "" || s.Kind() != KindForecast {
+		t.Errorf("%+v %v", s, err)
 	}
 }
 

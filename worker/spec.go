@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 
 	"github.com/kairoscope/kairoscope/schema"
 )
@@ -28,6 +29,12 @@ type Spec struct {
 	Run *schema.RunRequest `json:"run,omitempty"`
 	// Forecast is a forecast job's parameters.
 	Forecast *Forecast `json:"forecast,omitempty"`
+	// Data names the exact bytes the job reads, by content. The server
+	// fills it when it accepts the job, so that what the job trains on is
+	// the dataset as it was then, whatever is appended or replaced later.
+	// nil (a spec written by hand, an old server): the embedded dataset
+	// named by Run or Forecast, unchecked.
+	Data *Data `json:"data,omitempty"`
 
 	// Reports is the folder a run writes its reports to.
 	Reports string `json:"reports,omitempty"`
@@ -46,6 +53,22 @@ type Forecast struct {
 	Horizon  int    `json:"horizon,omitempty"`  // days; 0: 30
 	Ensemble int    `json:"ensemble,omitempty"` // nets averaged; 0: the engine's default
 }
+
+// Data identifies the content of a dataset: its name and the SHA-256 of its
+// file's bytes. A worker on another machine can fetch the same bytes by
+// name and hash and check them; the local worker reads Path.
+type Data struct {
+	Name string `json:"name"` // the dataset's name, as Run or Forecast give it
+	Hash string `json:"hash"` // lower-case hex SHA-256 of the file's bytes
+	// Path is a file on the worker's machine that holds exactly these
+	// bytes, filled in by whoever starts the worker (the server: a copy it
+	// keeps until the job ends). Empty: the worker's own embedded dataset
+	// Name, whose hash must still match.
+	Path string `json:"path,omitempty"`
+}
+
+// hashPattern is what Data.Hash looks like.
+var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Kind says what the job is: KindTrain, KindTune or KindForecast.
 func (s Spec) Kind() string {
@@ -89,6 +112,14 @@ func ReadSpec(r io.Reader) (Spec, error) {
 	}
 	if s.Dataset() == "" {
 		return s, fmt.Errorf("worker: the job spec names no dataset")
+	}
+	if d := s.Data; d != nil {
+		switch {
+		case d.Name != s.Dataset():
+			return s, fmt.Errorf("worker: the job spec's data is dataset %q, its %s names %q", d.Name, s.Kind(), s.Dataset())
+		case !hashPattern.MatchString(d.Hash):
+			return s, fmt.Errorf("worker: the job spec's data hash %q is not a hex SHA-256", d.Hash)
+		}
 	}
 	return s, nil
 }
