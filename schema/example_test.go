@@ -80,13 +80,34 @@ func ExampleNotification() {
 func ExampleValidate() {
 	fmt.Println(schema.Validate([]byte(`{"status":"message","message":"Chargement des données..."}`)))
 	fmt.Println(schema.Validate([]byte(`{"type":"dataset_ready","size":"10000","min_samples":2048}`)))
-	err := schema.Validate([]byte(`{"type":"chart_update"}`))
+	err := schema.Validate([]byte(`{"type":"candle"}`))
 	fmt.Println(err, errors.Is(err, schema.ErrUnknownMessage))
 	// Output:
 	// <nil>
 	// schema: ws.dataset_ready.json: jsonschema validation failed with 'https://github.com/kairoscope/kairoscope/schema/jsonschema/ws.dataset_ready.json#'
 	// - at '/size': got string, want integer
-	// schema: unknown message: /ws type "chart_update" true
+	// schema: unknown message: /ws type "candle" true
+}
+
+// Rows appended to an OHLCV dataset, as /ws sends them: outside any run,
+// so without run_id and seq. Each row lists the dataset's columns in order.
+func ExampleChartUpdate() {
+	msg := schema.ChartUpdate{Type: schema.TypeChartUpdate, Dataset: "spx", Target: "close", OHLCV: true,
+		Columns: []string{"date", "open", "high", "low", "close", "volume"},
+		Rows: []schema.ChartRow{{Date: "2020-04-20", Values: []schema.ChartValue{
+			{Column: "open", Value: schema.NumberValue(2845.62)}, {Column: "high", Value: schema.NumberValue(2868.98)},
+			{Column: "low", Value: schema.NumberValue(2820.43)}, {Column: "close", Value: schema.NumberValue(2823.16)},
+			{Column: "volume", Value: schema.NumberValue(5220160000)}}}},
+		Part: 1, Parts: 1, Appended: 1, TotalRows: 5106, Last: "2020-04-20",
+		Hash:         "9f2c0d4e8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6",
+		PreviousHash: "1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff001",
+	}
+	b, _ := json.Marshal(msg)
+	fmt.Println(string(b))
+	fmt.Println(schema.Validate(b))
+	// Output:
+	// {"type":"chart_update","dataset":"spx","target":"close","ohlcv":true,"columns":["date","open","high","low","close","volume"],"rows":[{"date":"2020-04-20","open":2845.62,"high":2868.98,"low":2820.43,"close":2823.16,"volume":5220160000}],"part":1,"parts":1,"appended":1,"total_rows":5106,"last":"2020-04-20","hash":"9f2c0d4e8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6","previous_hash":"1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff001"}
+	// <nil>
 }
 
 func ExampleDecodeRunRequest() {

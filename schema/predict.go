@@ -50,6 +50,11 @@ type PredictSteps struct {
 type PredictOutput struct {
 	Status  string          `json:"status"` // StatusOutput
 	Payload ForecastPayload `json:"payload"`
+	// Dataset, DatasetHash and DatasetRows say which version of the data
+	// the forecast was trained on, as in training_start. Not in the seed.
+	Dataset     string `json:"dataset,omitempty"`
+	DatasetHash string `json:"dataset_hash,omitempty"`
+	DatasetRows int    `json:"dataset_rows,omitempty"`
 }
 
 // PredictError says the pipeline stopped; nothing follows it.

@@ -21,6 +21,7 @@ const (
 	TypeHPOTrial      = "hpo_trial"      // extension 2
 	TypeNotification  = "notification"   // extension 4
 	TypePong          = "pong"           // answer to a client's text "ping"
+	// TypeChartUpdate (extension 3) is in chart.go.
 )
 
 // Fields the server adds to every /ws message it relays, outside the structs
@@ -80,6 +81,12 @@ type TrainingStart struct {
 	// trials each run TotalFolds folds of at most TotalEpochs epochs and
 	// are reported by hpo_trial; absent for a training run.
 	TotalTrials int `json:"total_trials,omitempty"`
+	// Dataset, DatasetHash and DatasetRows say which version of the data
+	// the job trains on: the file it was read from, the SHA-256 of its
+	// bytes and its rows. Absent when the job does not know them.
+	Dataset     string `json:"dataset,omitempty"`
+	DatasetHash string `json:"dataset_hash,omitempty"`
+	DatasetRows int    `json:"dataset_rows,omitempty"`
 }
 
 // Metrics are the numbers of one epoch, or a fold's final numbers in

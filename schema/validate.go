@@ -37,6 +37,7 @@ var (
 		TypeHPOTrial:         "ws.hpo_trial.json",
 		TypeNotification:     "ws.notification.json",
 		TypePong:             "ws.pong.json",
+		TypeChartUpdate:      "ws.chart_update.json",
 	}
 	predictSchemas = map[string]string{
 		StatusMessage: "predict.message.json",

@@ -16,6 +16,9 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+// hash64 is a content hash as the server sends it.
+var hash64 = strings.Repeat("0123456789abcdef", 4)
+
 // messages returns a realistic value of every message type of both
 // dialects, with the variants that change the JSON (nulls, absent optional
 // fields), keyed by a name for the subtest.
@@ -61,11 +64,21 @@ func messages() map[string]any {
 			Params: HPOParams{LR: 0.00123, Hidden: []int{64, 64}, BatchSize: 128}, Value: 1.234, BestTrial: ptr(1), BestValue: 1.1, ElapsedSeconds: 42.5},
 		"hpo_trial/failed_first": HPOTrial{Type: TypeHPOTrial, Trial: 0, TotalTrials: 8, State: TrialFailed, Error: "too little data",
 			Params: HPOParams{LR: 0.01, Hidden: []int{32, 32}, BatchSize: 256}, Value: nan, BestValue: nan, ElapsedSeconds: 0.25},
+		"training_start/data": TrainingStart{Type: TypeTrainingStart, UseCV: true, TotalFolds: 5, TotalEpochs: 25, Device: "cpu",
+			Dataset: "bike.csv", DatasetHash: hash64, DatasetRows: 731},
+		"chart_update": ChartUpdate{Type: TypeChartUpdate, Dataset: "sp500_live", Target: "close", OHLCV: true,
+			Columns: []string{"date", "open", "high", "low", "close", "volume"}, Rows: []ChartRow{{Date: "2020-04-20", Values: []ChartValue{
+				{"open", NumberValue(2845.62)}, {"high", NumberValue(2868.98)}, {"low", NumberValue(2820.43)}, {"close", NumberValue(2823.16)}, {"volume", NumberValue(5.2e9)}}}},
+			Part: 1, Parts: 1, Appended: 1, TotalRows: 5106, Last: "2020-04-20", Hash: hash64, PreviousHash: strings.Repeat("1", 64)},
+		"chart_update/text_column": ChartUpdate{Type: TypeChartUpdate, Dataset: "visits", Target: "value",
+			Columns: []string{"date", "value", "note"}, Rows: []ChartRow{{Date: "2024-01-02", Values: []ChartValue{{"value", NumberValue(12)}, {"note", StringValue("snow")}}}},
+			Part: 2, Parts: 2, Appended: 2001, TotalRows: 2400, Last: "2024-01-02", Hash: hash64, PreviousHash: hash64},
 		"training_start/tune": TrainingStart{Type: TypeTrainingStart, UseCV: true, TotalFolds: 3, TotalEpochs: 10, Device: "cpu", TotalTrials: 8},
 
 		"predict/message":       PredictMessage{Status: StatusMessage, Message: "Chargement des données..."},
 		"predict/steps":         PredictSteps{Status: StatusSteps, Message: "Prédiction Kairoscope du futur en cours...", StepName: "Etape 5 sur 25", Step: 5, TotalStep: 25},
 		"predict/output":        PredictOutput{Status: StatusOutput, Payload: ForecastPayload{item, decimal}},
+		"predict/output/data":   PredictOutput{Status: StatusOutput, Payload: ForecastPayload{item}, Dataset: "mine.csv", DatasetHash: hash64, DatasetRows: 400},
 		"predict/output/empty":  PredictOutput{Status: StatusOutput, Payload: ForecastPayload{}},
 		"predict/error":         PredictError{Status: StatusError, Message: "dataset \"bike\" has 12 rows; at least 300 are needed"},
 		"predict/message/empty": PredictMessage{Status: StatusMessage},
@@ -184,7 +197,10 @@ func TestValidateRejects(t *testing.T) {
 		{"not an object", `["pong"]`, false, "not a JSON object"},
 		{"null", `null`, false, "not a JSON object"},
 		{"bare ping", `ping`, false, "not JSON"},
-		{"unknown type", `{"type":"chart_update"}`, true, `"chart_update"`},
+		{"unknown type", `{"type":"candle"}`, true, `"candle"`},
+		{"chart_update no rows", `{"type":"chart_update","dataset":"d","target":"value","ohlcv":false,"columns":["date","value"],"rows":[],"part":1,"parts":1,"appended":1,"total_rows":3,"last":"2024-01-03","hash":"` + strings.Repeat("a", 64) + `","previous_hash":"` + strings.Repeat("b", 64) + `"}`, false, "'/rows': minItems"},
+		{"chart_update row value an array", `{"type":"chart_update","dataset":"d","target":"value","ohlcv":false,"columns":["date","value"],"rows":[{"date":"2024-01-03","value":[1]}],"part":1,"parts":1,"appended":1,"total_rows":3,"last":"2024-01-03","hash":"` + strings.Repeat("a", 64) + `","previous_hash":"` + strings.Repeat("b", 64) + `"}`, false, "'/rows/0/value'"},
+		{"chart_update bad hash", `{"type":"chart_update","dataset":"d","target":"value","ohlcv":false,"columns":["date","value"],"rows":[{"date":"2024-01-03","value":1}],"part":1,"parts":1,"appended":1,"total_rows":3,"last":"2024-01-03","hash":"XYZ","previous_hash":"` + strings.Repeat("b", 64) + `"}`, false, "'/hash'"},
 		{"type not a string", `{"type":5}`, true, "not a string"},
 		{"type null", `{"type":null,"status":"message","message":"x"}`, true, "not a string"},
 		{"unknown status", `{"status":"done","message":"x"}`, true, `"done"`},
