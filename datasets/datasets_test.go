@@ -39,14 +39,22 @@ func TestEmbeddedMatchSources(t *testing.T) {
 	}
 }
 
-func TestLoadAndDescribe(t *testing.T) {
-	infos, err := Describe()
+func TestLoadAndList(t *testing.T) {
+	infos, err := Embedded().List()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(infos) != 3 || infos[0].Name != "bike" || infos[0].Rows != 731 || infos[1].Target != "close" || infos[1].Frequency != "business-day" ||
 		infos[2].Name != "transit" || infos[2].Rows != 5700 || infos[2].Frequency != "daily" {
 		t.Errorf("infos %+v", infos)
+	}
+	for _, i := range infos {
+		if i.Source != SourceEmbedded || !i.ReadOnly || len(i.Hash) != 64 || i.Error != "" || i.Description == "" {
+			t.Errorf("%+v", i)
+		}
+	}
+	if !infos[1].OHLCV || len(infos[1].Columns) != 6 || infos[0].Columns[1] != "value" {
+		t.Errorf("columns %v %v", infos[0].Columns, infos[1].Columns)
 	}
 	for _, bad := range []string{"", "../bike", "bike.csv", "SOURCES"} {
 		if _, err := Load(bad); err == nil {

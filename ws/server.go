@@ -265,7 +265,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
-	ds, err := datasets.Describe()
+	ds, err := datasets.Embedded().List()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -331,7 +331,7 @@ func acceptQuality(params string) float64 {
 }
 
 func (s *Server) listDatasets(w http.ResponseWriter, r *http.Request) {
-	ds, err := datasets.Describe()
+	ds, err := datasets.Embedded().List()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
