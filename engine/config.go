@@ -32,6 +32,10 @@ type Config struct {
 	// are announced in training_start.
 	Trainer                model.NewTrainer `json:"-"`
 	Device, FallbackReason string
+	// DatasetHash is the SHA-256 (hex) of the file the series was read
+	// from, the version of the data: announced in training_start and kept
+	// in summary.json. "" when unknown.
+	DatasetHash string
 	// PredictionDeltas emits a prediction_delta with the scored rows after
 	// every epoch.
 	PredictionDeltas bool

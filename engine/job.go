@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kairoscope/kairoscope/datasets"
+	"github.com/kairoscope/kairoscope/engine/dataset"
 	"github.com/kairoscope/kairoscope/engine/model"
 	"github.com/kairoscope/kairoscope/schema"
 	"github.com/kairoscope/kairoscope/worker"
@@ -33,14 +34,15 @@ type Runtime struct {
 // emitted (training_error or error) and returned.
 func RunJob(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error {
 	if spec.Forecast != nil {
-		return runForecast(ctx, *spec.Forecast, spec.FallbackReason, rt, emit)
+		return runForecast(ctx, spec, rt, emit)
 	}
-	s, err := datasets.Load(spec.Dataset())
+	s, hash, err := loadData(spec)
 	if err != nil {
 		emit(&schema.TrainingError{Type: schema.TypeTrainingError, Error: err.Error()})
 		return err
 	}
 	cfg := runConfig(Defaults(), spec, rt)
+	cfg.DatasetHash = hash
 	if spec.Kind() == worker.KindTune {
 		_, err = Tune(ctx, s, cfg, TuneOptions{Trials: spec.Run.Trials}, emit)
 		return err
@@ -49,7 +51,19 @@ func RunJob(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error 
 	return err
 }
 
-func runForecast(ctx context.Context, f worker.Forecast, fallback string, rt Runtime, emit Emit) error {
+// loadData reads the bytes the job was started on: spec.Data's file (or
+// embedded dataset), refused unless it has the spec's hash; a spec without
+// Data names an embedded dataset. It returns the series and the hash of
+// its bytes.
+func loadData(spec worker.Spec) (*dataset.Series, string, error) {
+	if d := spec.Data; d != nil {
+		return datasets.LoadVersion(d.Name, d.Hash, d.Path)
+	}
+	return datasets.LoadVersion(spec.Dataset(), "", "")
+}
+
+func runForecast(ctx context.Context, spec worker.Spec, rt Runtime, emit Emit) error {
+	f, fallback := *spec.Forecast, spec.FallbackReason
 	fail := func(err error) error {
 		emit(&schema.PredictError{Status: schema.StatusError, Message: err.Error()})
 		return err
@@ -61,7 +75,7 @@ func runForecast(ctx context.Context, f worker.Forecast, fallback string, rt Run
 	if fallback != "" {
 		emit(&schema.PredictMessage{Status: schema.StatusMessage, Message: msgFallback + fallback})
 	}
-	s, err := datasets.Load(f.Dataset)
+	s, hash, err := loadData(spec)
 	if err != nil {
 		return fail(err)
 	}
@@ -80,7 +94,8 @@ func runForecast(ctx context.Context, f worker.Forecast, fallback string, rt Run
 	if err != nil {
 		return fail(err)
 	}
-	emit(&schema.PredictOutput{Status: schema.StatusOutput, Payload: Payload(pts, s.Counts)})
+	emit(&schema.PredictOutput{Status: schema.StatusOutput, Payload: Payload(pts, s.Counts),
+		Dataset: s.Name, DatasetHash: hash, DatasetRows: s.Len()})
 	return nil
 }
 

@@ -14,16 +14,19 @@ import (
 // between two runs with the same seed and data (no times, no paths with
 // timestamps beyond the predictions file names), so such runs compare equal.
 type Summary struct {
-	Dataset   string         `json:"dataset"`
-	Rows      int            `json:"rows"`
-	Samples   int            `json:"samples"`
-	Target    string         `json:"target"`
-	Frequency string         `json:"frequency"`
-	Transform string         `json:"transform"`
-	Horizons  int            `json:"horizons"`
-	Config    SummaryConfig  `json:"config"`
-	Folds     []FoldSummary  `json:"folds"`
-	Mean      schema.Metrics `json:"mean"` // average of the folds' metrics
+	Dataset string `json:"dataset"`
+	// DatasetHash is the SHA-256 of the data's file: with Rows, the
+	// version of the data the run trained on. Absent when unknown.
+	DatasetHash string         `json:"dataset_hash,omitempty"`
+	Rows        int            `json:"rows"`
+	Samples     int            `json:"samples"`
+	Target      string         `json:"target"`
+	Frequency   string         `json:"frequency"`
+	Transform   string         `json:"transform"`
+	Horizons    int            `json:"horizons"`
+	Config      SummaryConfig  `json:"config"`
+	Folds       []FoldSummary  `json:"folds"`
+	Mean        schema.Metrics `json:"mean"` // average of the folds' metrics
 }
 
 // SummaryConfig echoes the settings that shaped the numbers.
@@ -70,7 +73,7 @@ type FoldSummary struct {
 
 func newSummary(s *dataset.Series, fc features.Config, c Config, samples int) *Summary {
 	return &Summary{
-		Dataset: s.Name, Rows: s.Len(), Samples: samples, Target: s.Target, Frequency: s.Freq.String(),
+		Dataset: s.Name, DatasetHash: c.DatasetHash, Rows: s.Len(), Samples: samples, Target: s.Target, Frequency: s.Freq.String(),
 		Transform: fc.Transform.String(), Horizons: fc.Horizons,
 		Config: SummaryConfig{Folds: c.Folds, Epochs: c.Epochs, Patience: c.Patience, Batch: c.Model.Batch,
 			Hidden: c.Model.Hidden, LR: c.Model.LR, BCEWeight: c.Model.BCEWeight, Window: c.Window, Holidays: c.Holidays,

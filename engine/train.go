@@ -76,7 +76,8 @@ func (j *job) run(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	j.emit(&schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: cfg.Folds > 1, TotalFolds: cfg.Folds,
-		TotalEpochs: cfg.Epochs, Device: cfg.Device, FallbackReason: cfg.FallbackReason})
+		TotalEpochs: cfg.Epochs, Device: cfg.Device, FallbackReason: cfg.FallbackReason,
+		Dataset: s.Name, DatasetHash: cfg.DatasetHash, DatasetRows: s.Len()})
 	j.stamp = j.start.Format("20060102_150405")
 	sum := newSummary(s, fc, cfg, size)
 	for _, fo := range folds {

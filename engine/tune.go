@@ -94,17 +94,18 @@ type TrialResult struct {
 // the best. Like summary.json it holds no times, so two studies with the
 // same seed and data compare equal.
 type TuneSummary struct {
-	Dataset    string            `json:"dataset"`
-	Objective  string            `json:"objective"`
-	Seed       uint64            `json:"seed"`
-	Trials     int               `json:"trials"`
-	Folds      int               `json:"folds"`
-	Epochs     int               `json:"epochs"`
-	Space      SearchSpace       `json:"space"`
-	Results    []TrialResult     `json:"results"`
-	BestTrial  *int              `json:"best_trial"`
-	BestValue  schema.Float      `json:"best_value"`
-	BestParams *schema.HPOParams `json:"best_params"`
+	Dataset     string            `json:"dataset"`
+	DatasetHash string            `json:"dataset_hash,omitempty"` // SHA-256 of the data's file
+	Objective   string            `json:"objective"`
+	Seed        uint64            `json:"seed"`
+	Trials      int               `json:"trials"`
+	Folds       int               `json:"folds"`
+	Epochs      int               `json:"epochs"`
+	Space       SearchSpace       `json:"space"`
+	Results     []TrialResult     `json:"results"`
+	BestTrial   *int              `json:"best_trial"`
+	BestValue   schema.Float      `json:"best_value"`
+	BestParams  *schema.HPOParams `json:"best_params"`
 }
 
 // Tune runs a random search over opts.Space: opts.Trials trials, each a
@@ -161,10 +162,11 @@ func tune(ctx context.Context, s *dataset.Series, base Config, opts TuneOptions,
 		train = Train
 	}
 	draws := rand.New(rand.NewPCG(opts.Seed, 0x6b6169726f73)) // a fixed stream per seed
-	sum := &TuneSummary{Dataset: s.Name, Objective: Objective, Seed: opts.Seed, Trials: opts.Trials,
+	sum := &TuneSummary{Dataset: s.Name, DatasetHash: base.DatasetHash, Objective: Objective, Seed: opts.Seed, Trials: opts.Trials,
 		Folds: base.Folds, Epochs: base.Epochs, Space: space, BestValue: schema.Float(math.NaN())}
 	emit(&schema.TrainingStart{Type: schema.TypeTrainingStart, UseCV: base.Folds > 1, TotalFolds: base.Folds,
-		TotalEpochs: base.Epochs, Device: base.Device, FallbackReason: base.FallbackReason, TotalTrials: opts.Trials})
+		TotalEpochs: base.Epochs, Device: base.Device, FallbackReason: base.FallbackReason, TotalTrials: opts.Trials,
+		Dataset: s.Name, DatasetHash: base.DatasetHash, DatasetRows: s.Len()})
 
 	for k := range opts.Trials {
 		params := space.sample(draws)

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/kairoscope/kairoscope/datasets"
@@ -62,19 +66,32 @@ func (m *modelFlags) apply(cfg *engine.Config) (*dataset.Series, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, usageError{err}
 	}
-	return loadData(m.data, m.target)
+	s, hash, err := loadData(m.data, m.target)
+	cfg.DatasetHash = hash
+	return s, err
 }
 
 // loadData reads a CSV file, or an embedded dataset when path names one and
-// no such file exists.
-func loadData(path, target string) (*dataset.Series, error) {
+// no such file exists, and returns the SHA-256 of its bytes (which the
+// reports record) with the series.
+func loadData(path, target string) (*dataset.Series, string, error) {
 	if _, err := os.Stat(path); os.IsNotExist(err) && slices.Contains(datasets.Names(), path) {
 		if target != "" {
-			return nil, usageError{fmt.Errorf("--target does not apply to the embedded dataset %q", path)}
+			return nil, "", usageError{fmt.Errorf("--target does not apply to the embedded dataset %q", path)}
 		}
-		return datasets.Load(path)
+		return datasets.LoadVersion(path, "", "")
 	}
-	return dataset.Load(path, dataset.Options{Target: target})
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := dataset.Read(bytes.NewReader(b), filepath.Base(path), dataset.Options{Target: target})
+	var de *dataset.Error
+	if errors.As(err, &de) {
+		de.File = path // as the user named it, so they can find it
+	}
+	sum := sha256.Sum256(b)
+	return s, hex.EncodeToString(sum[:]), err
 }
 
 func runTrain(ctx context.Context, e *env, args []string) error {

@@ -46,10 +46,11 @@ func runTune(ctx context.Context, e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	s, err := loadData(data, target)
+	s, hash, err := loadData(data, target)
 	if err != nil {
 		return err
 	}
+	cfg.DatasetHash = hash
 	ev, err := openEvents(*events, e)
 	if err != nil {
 		return err
