@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"sync"
@@ -159,6 +161,27 @@ func (h *Hub) Load(stream string, msgs []Message) {
 		frames[i] = newFrame(m)
 	}
 	h.do(func() { h.load(stream, frames) })
+}
+
+// Broadcast sends msg, one JSON object, as it is to every live client
+// that follows all streams (a plain /ws client), in order with the
+// streams' messages (the same inbox). It belongs to no stream: no seq, not
+// kept, never replayed to a client that joins later, nor to one still
+// catching up; clients of one stream do not get it. It never blocks on a
+// client (a full queue closes the client as slow) and copies msg; a msg
+// that is not a JSON object is dropped.
+func (h *Hub) Broadcast(msg []byte) {
+	msg = bytes.TrimSpace(msg)
+	if len(msg) == 0 || msg[0] != '{' || !json.Valid(msg) {
+		h.log.Error().Int("bytes", len(msg)).Msg("hub: dropped a broadcast that is not a JSON object")
+		return
+	}
+	f := frame{data: textFrame(msg)}
+	h.do(func() {
+		for c := range h.live[""] {
+			h.push(c, f)
+		}
+	})
 }
 
 // Cached reports whether the hub holds stream's history from its first

@@ -890,3 +890,30 @@ func liveBytes() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc + ms.StackInuse
 }
+
+// A broadcast reaches every live client following all streams, as it was
+// sent (no seq), in order with the streams' messages; clients of one stream
+// do not get it, and a client joining later is not replayed it.
+func TestBroadcast(t *testing.T) {
+	e := newTestEnv(t, Config{}, nil)
+	all, one := e.dial(""), e.dial("?run=a")
+	waitFor(t, "two clients", func() bool { return e.hub.Clients() == 2 })
+	e.publish("a")
+	e.hub.Broadcast([]byte(` {"type":"chart_update","dataset":"d"} `))
+	e.hub.Broadcast([]byte(`not json`)) // dropped
+	e.publish("a")
+	expect(t, all, f("a", 1))
+	all.SetReadDeadline(time.Now().Add(testWait))
+	if _, b, err := all.ReadMessage(); err != nil || string(b) != `{"type":"chart_update","dataset":"d"}` {
+		t.Fatalf("broadcast frame %q %v", b, err)
+	}
+	expect(t, all, f("a", 2))
+	expect(t, one, f("a", 1), f("a", 2))
+	late := e.dial("")
+	expect(t, late, f("a", 1), f("a", 2))
+	waitFor(t, "three clients", func() bool { return e.hub.Clients() == 3 })
+	e.publish("a")
+	if got := read(t, late); got.Type != "epoch_metrics" || got.Seq != 3 {
+		t.Fatalf("after the history the late client got %+v, want seq 3 (no replayed broadcast)", got)
+	}
+}
