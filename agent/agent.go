@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,6 +47,9 @@ type Config struct {
 	TrainSlots, ForecastSlots int
 	// Reports is the folder runs write their reports under (Reports/<run_id>).
 	Reports string
+	// Cache is where dataset versions fetched from the log's object store
+	// are kept, by hash (default Reports/../cache).
+	Cache string
 }
 
 // Metrics is what the agent counts; nil fields are not counted.
@@ -204,6 +209,13 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	spec := rec.Spec
 	if rec.Lane == runlog.LaneTrain && a.cfg.Reports != "" {
 		spec.Reports = filepath.Join(a.cfg.Reports, rec.ID)
+	}
+	if err := a.resolveData(ctx, &spec); err != nil {
+		log.Error().Err(err).Msg("agent: the job's dataset version")
+		if job.Append(ctx, runlog.EndingMessage(rec.Lane, err.Error()), true) == nil {
+			job.Finish(ctx, runlog.StateFailed, err.Error(), "")
+		}
+		return
 	}
 	if n := len(rec.Notes); n > 0 && rec.Attempt > 1 {
 		// The restart marker: no client mistakes two attempts for one.
@@ -415,4 +427,49 @@ func parseTerminal(msg []byte) *terminalMsg {
 		return &t
 	}
 	return nil
+}
+
+// resolveData points spec's dataset at a file of this machine holding the
+// exact version the job was started on: the path the accepting replica
+// gave when it holds those bytes here (one machine), else a copy fetched by
+// hash from the log's object store into the cache.
+func (a *Agent) resolveData(ctx context.Context, spec *worker.Spec) error {
+	d := spec.Data
+	if d == nil || d.Path == "" || d.Hash == "" {
+		return nil // an embedded dataset: every worker binary holds it
+	}
+	if hashOf(d.Path) == d.Hash {
+		return nil
+	}
+	cache := a.cfg.Cache
+	if cache == "" {
+		cache = filepath.Join(filepath.Dir(a.cfg.Reports), "cache")
+	}
+	p := filepath.Join(cache, d.Hash+".csv")
+	if hashOf(p) != d.Hash {
+		if err := a.l.FetchBlob(ctx, runlog.DatasetBlob(d.Hash), p); err != nil {
+			return fmt.Errorf("dataset %q, version %.12s: not on this machine, and fetching it: %w", d.Name, d.Hash, err)
+		}
+		if got := hashOf(p); got != d.Hash {
+			return fmt.Errorf("dataset %q: the object store's copy has SHA-256 %s, want %s", d.Name, got, d.Hash)
+		}
+	}
+	data := *d
+	data.Path = p
+	spec.Data = &data
+	return nil
+}
+
+// hashOf is the SHA-256 of file p in hex, "" when it cannot be read.
+func hashOf(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

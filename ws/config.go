@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/kairoscope/kairoscope/datasets"
 	"github.com/kairoscope/kairoscope/schema"
 	"github.com/kairoscope/kairoscope/ws/hub"
 )
@@ -51,6 +52,10 @@ type Config struct {
 	// Horizon is the days forecast when a client names none (default 30);
 	// MaxHorizon the largest ?horizon= (default 365).
 	Horizon, MaxHorizon int
+
+	// Datasets is what runs and forecasts read and what the dataset API
+	// serves; nil: the embedded datasets alone, read-only.
+	Datasets *datasets.Store
 
 	// Version and Devices are what GET / reports.
 	Version string

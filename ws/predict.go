@@ -44,10 +44,6 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = datasets.Default
 	}
-	if _, err := datasets.Load(name); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	horizon := s.cfg.Horizon
 	if h := q.Get("horizon"); h != "" {
 		v, err := strconv.Atoi(h)
@@ -57,7 +53,14 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		horizon = v
 	}
-	key := fmt.Sprintf("%s/%d", name, horizon)
+	// Clients share a forecast of the same bytes only: one asked for after
+	// an append forecasts from the new rows.
+	info, err := s.datasets.Get(name)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	key := fmt.Sprintf("%s/%s/%d", name, info.Hash, horizon)
 
 	p.mu.Lock()
 	id, shared := p.inflight[key]
@@ -67,9 +70,21 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !shared {
-		rec := runlog.Record{ID: runlog.NewID(runlog.ForecastPrefix), Lane: runlog.LaneForecast, Class: classOf(s.cfg.Device),
-			Device: s.cfg.Device, Spec: worker.Spec{Forecast: &worker.Forecast{Dataset: name, Horizon: horizon}}}
+		id = runlog.NewID(runlog.ForecastPrefix)
+		data, err := s.pinData(r.Context(), id, name)
+		if err != nil {
+			p.mu.Unlock()
+			status := http.StatusInternalServerError
+			if badDataset(err) {
+				status = http.StatusBadRequest
+			}
+			writeError(w, status, err.Error())
+			return
+		}
+		rec := runlog.Record{ID: id, Lane: runlog.LaneForecast, Class: classOf(s.cfg.Device),
+			Device: s.cfg.Device, Spec: worker.Spec{Forecast: &worker.Forecast{Dataset: name, Horizon: horizon}, Data: data}}
 		if _, err := s.l.Submit(r.Context(), rec, s.cfg.MaxQueuedForecasts); err != nil {
+			s.pins.release(id)
 			p.mu.Unlock()
 			if errors.Is(err, runlog.ErrQueueFull) {
 				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the prediction pipeline is busy (%d forecasts queued); try again later", s.cfg.MaxQueuedForecasts))
@@ -78,7 +93,6 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		id = rec.ID
 		p.inflight[key] = id
 	}
 	p.mu.Unlock()

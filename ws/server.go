@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +39,10 @@ type Server struct {
 	records   *records
 	feed      *feed
 	pipeline  *pipeline
-	upgrading atomic.Int64 // WebSocket handshakes in progress
+	datasets  *datasets.Store
+	charts    chartBroadcaster // where appends are announced: every replica's /ws hub
+	pins      pins             // dataset versions held for queued and running jobs
+	upgrading atomic.Int64     // WebSocket handshakes in progress
 	started   time.Time
 	ready     chan struct{} // closed once the feed follows and active runs are loaded
 }
@@ -54,6 +58,17 @@ func NewServer(cfg Config, l *runlog.Log, log zerolog.Logger) *Server {
 	fcfg.KeepEnded = 8
 	s.forecasts = hub.NewHub(fcfg, log.With().Str("hub", "/ws/predict").Logger())
 	s.records = newRecords(l, log)
+	s.datasets = cfg.Datasets
+	if s.datasets == nil {
+		s.datasets = datasets.Embedded()
+	}
+	s.charts = logCharts{l}
+	s.pins.held = map[string]func(){}
+	s.records.onChange = func(r runlog.Record) {
+		if runlog.Ended(r.State) {
+			s.pins.release(r.ID)
+		}
+	}
 	s.feed = &feed{l: l, log: log, runs: s.runs, forecasts: s.forecasts, started: make(chan struct{})}
 	s.pipeline = newPipeline(s)
 	return s
@@ -74,6 +89,7 @@ func (s *Server) Run(ctx context.Context) {
 	feeds.Go(func() { s.records.watch(feedCtx) })
 	feeds.Go(func() { s.prepare(feedCtx) })
 	feeds.Go(func() { s.reap(feedCtx) })
+	feeds.Go(func() { l := s.l; l.FollowCharts(feedCtx, s.runs.Broadcast) })
 	<-ctx.Done()
 	s.feed.drain(context.Background(), 2*time.Second)
 	stopFeed()
@@ -145,7 +161,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("GET /ws", s.limitConns(s.serveRuns))
 	mux.HandleFunc("GET /ws/predict", s.limitConns(s.pipeline.serve))
-	mux.HandleFunc("GET /api/datasets", s.listDatasets)
+	mux.HandleFunc("GET /api/datasets", s.listDatasets) // datasets.go
+	mux.HandleFunc("POST /api/datasets", s.uploadDataset)
+	mux.HandleFunc("GET /api/datasets/{name}", s.getDataset)
+	mux.HandleFunc("PUT /api/datasets/{name}", s.putDataset)
+	mux.HandleFunc("DELETE /api/datasets/{name}", s.deleteDataset)
+	mux.HandleFunc("POST /api/datasets/{name}/rows", s.appendRows)
 	mux.HandleFunc("POST /api/runs", s.startRun)
 	mux.HandleFunc("GET /api/runs", s.listRuns)
 	mux.HandleFunc("GET /api/runs/{id}", s.getRun)
@@ -277,7 +298,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		QueuedRuns: s.records.count(runlog.LaneTrain, runlog.StateQueued), Agents: len(agents),
 		Clients: s.runs.Clients() + s.forecasts.Clients(),
 		Endpoints: []string{"GET /", "GET " + web.Path, "GET /ws?run=&since=&deltas=", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
-			"POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}", "GET /api/agents", "GET /metrics"},
+			"POST /api/datasets?name=", "GET /api/datasets/{name}?format=&since=", "PUT /api/datasets/{name}", "DELETE /api/datasets/{name}",
+			"POST /api/datasets/{name}/rows", "POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}", "GET /api/agents", "GET /metrics"},
 	})
 }
 
@@ -330,15 +352,6 @@ func acceptQuality(params string) float64 {
 	return 1
 }
 
-func (s *Server) listDatasets(w http.ResponseWriter, r *http.Request) {
-	ds, err := datasets.Embedded().List()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, ds)
-}
-
 func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	req, err := schema.DecodeRunRequest(r.Body, s.cfg.MaxBody)
 	if err != nil {
@@ -348,12 +361,10 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	if req.Dataset == "" {
 		req.Dataset = datasets.Default
 	}
-	if _, err := datasets.Load(req.Dataset); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	rec, err := s.StartRun(r.Context(), req)
+	rec, err := s.StartRun(r.Context(), req) // pins the dataset's current version
 	switch {
+	case badDataset(err):
+		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, runlog.ErrQueueFull):
 		writeError(w, http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, errNoAgent):
@@ -384,14 +395,84 @@ func (s *Server) StartRun(ctx context.Context, req schema.RunRequest) (runlog.Re
 				"(start kairoscope agent on a GPU machine, install kairoscope-cuda beside kairoscope, or ask for device auto or cpu)", errNoAgent)
 		}
 	}
-	rec := runlog.Record{ID: runlog.NewID(runlog.RunPrefix), Lane: runlog.LaneTrain, Class: class, Request: &req, Device: device,
-		// A study sends no trial's epochs, hence no deltas.
-		Spec: worker.Spec{Run: &req, PredictionDeltas: req.Kind != schema.RunKindTune}}
-	rec, err := s.l.Submit(ctx, rec, s.cfg.MaxQueuedRuns)
-	if err == nil {
-		s.log.Info().Str("run_id", rec.ID).Str("dataset", req.Dataset).Str("device", device).Msg("run queued")
+	id := runlog.NewID(runlog.RunPrefix)
+	data, err := s.pinData(ctx, id, req.Dataset)
+	if err != nil {
+		return runlog.Record{}, err
 	}
-	return rec, err
+	rec := runlog.Record{ID: id, Lane: runlog.LaneTrain, Class: class, Request: &req, Device: device,
+		// A study sends no trial's epochs, hence no deltas.
+		Spec: worker.Spec{Run: &req, Data: data, PredictionDeltas: req.Kind != schema.RunKindTune}}
+	rec, err = s.l.Submit(ctx, rec, s.cfg.MaxQueuedRuns)
+	if err != nil {
+		s.pins.release(id)
+		return rec, err
+	}
+	s.log.Info().Str("run_id", rec.ID).Str("dataset", req.Dataset).Str("device", device).Msg("run queued")
+	return rec, nil
+}
+
+// pinData pins dataset name's current version for job id, until the job
+// ends, and stores its bytes in the log's object store, where an agent on
+// any machine finds them by hash.
+func (s *Server) pinData(ctx context.Context, id, name string) (*worker.Data, error) {
+	v, release, err := s.datasets.Pin(name)
+	if err != nil {
+		return nil, err
+	}
+	if v.Path != "" {
+		b, err := os.ReadFile(v.Path)
+		if err == nil {
+			err = s.l.PutBlobOnce(ctx, runlog.DatasetBlob(v.Hash), b)
+		}
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("keeping dataset %q for the job: %w", name, err)
+		}
+	}
+	s.pins.hold(id, release)
+	return specData(v), nil
+}
+
+// pins holds each job's dataset version until its record ends. A replica
+// that restarts holds none: agents then read the version from the object
+// store, and deleteDataset still refuses a dataset an active job uses.
+type pins struct {
+	mu   sync.Mutex
+	held map[string]func() // by job ID
+}
+
+func (p *pins) hold(id string, release func()) {
+	p.mu.Lock()
+	p.held[id] = release
+	p.mu.Unlock()
+}
+
+func (p *pins) release(id string) {
+	p.mu.Lock()
+	release := p.held[id]
+	delete(p.held, id)
+	p.mu.Unlock()
+	if release != nil {
+		release()
+	}
+}
+
+// logCharts announces appends to every replica through the log's NATS.
+type logCharts struct{ l *runlog.Log }
+
+func (c logCharts) Broadcast(msg []byte) { c.l.PublishChart(msg) }
+
+// inUse lists the active jobs that read dataset name.
+func (s *Server) inUse(name string) []string {
+	var ids []string
+	for _, r := range s.records.all() {
+		if runlog.Active(r.State) && r.Spec.Dataset() == name {
+			ids = append(ids, r.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // classOf maps a requested device to the queue that serves it.
