@@ -152,7 +152,8 @@ func (f *agentFlags) agent(e *env, l *runlog.Log, runner *worker.Runner, dataDir
 		return n
 	}
 	return agent.New(agent.Config{Name: name, Version: version, Classes: classes, TrainSlots: slots(f.trainSlots),
-		ForecastSlots: slots(f.forecastSlots), Reports: dataPath(f.reports, dataDir, "reports")}, l, runner, agent.Metrics{}, e.log), nil
+		ForecastSlots: slots(f.forecastSlots), Reports: dataPath(f.reports, dataDir, "reports"), Cache: filepath.Join(dataDir, "cache")},
+		l, runner, agent.Metrics{}, e.log), nil
 }
 
 func slicesContains(s []string, v string) bool {

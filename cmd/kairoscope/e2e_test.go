@@ -555,13 +555,15 @@ func postRun(t *testing.T, addr, body string) string {
 
 // server is one `kairoscope serve` child process.
 type server struct {
-	cmd     *exec.Cmd
-	addr    string // host:port it listens on
-	reports string
-	data    string // --data-dir: the embedded NATS store, the agent's name
-	logs    *syncBuffer   // its stderr: zerolog JSON lines
-	exited  chan struct{} // closed once it has exited
-	waitErr error         // valid once exited is closed
+	cmd      *exec.Cmd
+	addr     string // host:port it listens on
+	reports  string
+	data     string        // --data-dir: the embedded NATS store, the agent's name
+	datasets string        // its --datasets folder
+	logs     *syncBuffer   // its stderr: zerolog JSON lines
+	exited   chan struct{} // closed once it has exited
+	waitErr  error         // valid once exited is closed
+	killed   bool          // the test killed it on purpose: its exit status is no failure
 }
 
 // startServer starts `kairoscope serve --addr 127.0.0.1:0` with a fresh
@@ -581,12 +583,24 @@ func startServerWith(t *testing.T, env []string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{reports: t.TempDir(), data: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--reports", s.reports, "--data-dir", s.data}, args...)...)
+	s := &server{reports: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
+	if i := slices.Index(args, "--datasets"); i >= 0 && i+1 < len(args) {
+		s.datasets = args[i+1]
+	} else {
+		s.datasets = filepath.Join(t.TempDir(), "datasets") // never a folder in the repository
+		args = append(args, "--datasets", s.datasets)
+	}
+	if i := slices.Index(args, "--data-dir"); i >= 0 && i+1 < len(args) {
+		s.data = args[i+1]
+	} else {
+		s.data = t.TempDir()
+		args = append(args, "--data-dir", s.data)
+	}
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--reports", s.reports}, args...)...)
 	// The seed clients cannot send a token, and a GPU worker named in the
 	// environment would change which worker runs.
 	s.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "KAIROSCOPE_TOKEN=") || strings.HasPrefix(kv, "KAIROSCOPE_CUDA_WORKER=")
+		return strings.HasPrefix(kv, "KAIROSCOPE_TOKEN=") || strings.HasPrefix(kv, "KAIROSCOPE_CUDA_WORKER=") || strings.HasPrefix(kv, commitPauseEnv+"=")
 	})
 	s.cmd.Env = append(s.cmd.Env, env...)
 	// Signals go to the server alone (its workers hear from it), and it dies
@@ -664,7 +678,7 @@ func (s *server) wait(d time.Duration) error {
 		return fmt.Errorf("kairoscope serve did not exit within %v of SIGTERM; killed it", d)
 	}
 	var errs []error
-	if s.waitErr != nil {
+	if s.waitErr != nil && !s.killed {
 		errs = append(errs, fmt.Errorf("kairoscope serve exited with %v, want 0", s.waitErr))
 	}
 	if s.groupAlive(orphanWait) {

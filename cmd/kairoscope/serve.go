@@ -38,6 +38,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.Hub.SendQueue, "send-queue", cfg.Hub.SendQueue, "live messages queued per client before a slow client is closed (4008)")
 	fs.IntVar(&cfg.Hub.KeepEnded, "keep-ended", cfg.Hub.KeepEnded, "ended runs whose history stays in memory; older ones are read back from the log when asked for")
 	trainOnStart := fs.Bool("train-on-start", false, "start a training run on the default dataset at launch")
+	datasetsDir := fs.String("datasets", "", "folder of CSV datasets (NAME.csv), created when missing (default DATA-DIR/datasets); the embedded bike, sp500 and transit are always there, read-only")
+	maxDatasetBytes := fs.Int64("max-dataset-bytes", datasets.DefaultMaxBytes, "largest dataset file an upload or an append may leave; more gets 413")
 	lf := addLogFlags(fs)
 	lf.addServeFlags(fs)
 	af := addAgentFlags(fs, e)
@@ -56,6 +58,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if cfg.OnOOM != schema.OnOOMFail && cfg.OnOOM != schema.OnOOMHalve {
 		return usageError{fmt.Errorf("--on-oom: want fail or halve, got %q", cfg.OnOOM)}
 	}
+	if *maxDatasetBytes < 1 {
+		return usageError{fmt.Errorf("--max-dataset-bytes: want a positive size, got %d", *maxDatasetBytes)}
+	}
+	store, err := openDatasets(e, dataPath(*datasetsDir, lf.dataDir, "datasets"), *maxDatasetBytes)
+	if err != nil {
+		return err
+	}
+	cfg.Datasets = store
 	runner, err := newRunner(e)
 	if err != nil {
 		return err
@@ -114,7 +124,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	e.log.Info().Str("addr", ln.Addr().String()).Str("version", version).Strs("datasets", datasets.Names()).
+	e.log.Info().Str("addr", ln.Addr().String()).Str("version", version).Strs("datasets", datasetNames(e, store)).Str("datasets_dir", store.Dir()).
 		Str("device", cfg.Device).Bool("gpu_worker", runner.GPU != nil).Str("cpu_blas", ops.BLAS()).
 		Str("nats", conn.describe()).Bool("local_agent", *localAgent).Msg("kairoscope listening")
 	if cfg.Token == "" && len(cfg.AllowedOrigins) == 0 && !loopback(ln.Addr()) {
@@ -152,6 +162,56 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	e.log.Info().Msg("stopped")
 	return nil
+}
+
+// commitPauseEnv names a test hook: with a duration in it, every dataset
+// write logs "dataset write paused before commit" and sleeps that long
+// between writing the new file and renaming it into place, so that a test
+// can kill the server there. Not for production.
+const commitPauseEnv = "KAIROSCOPE_TEST_COMMIT_PAUSE"
+
+// openDatasets opens the datasets folder (creating it) and removes the
+// version copies no job holds: a job queued before a restart reads its
+// version from the log's object store.
+func openDatasets(e *env, dir string, maxBytes int64) (*datasets.Store, error) {
+	opt := datasets.Options{MaxBytes: maxBytes}
+	if v := os.Getenv(commitPauseEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w", commitPauseEnv, err)
+		}
+		opt.BeforeCommit = func(tmp string) {
+			e.log.Warn().Str("tmp", tmp).Dur("pause", d).Msg("dataset write paused before commit")
+			time.Sleep(d)
+		}
+	}
+	store, err := datasets.Open(dir, opt)
+	if err != nil {
+		return nil, fmt.Errorf("--datasets: %w", err)
+	}
+	if err := store.Prune(); err != nil {
+		return nil, err
+	}
+	return store, nil
+}
+
+// datasetNames lists the datasets that load, for the start-up log line;
+// those that do not are logged with their error (and listed so by GET
+// /api/datasets): a bad file never stops the server.
+func datasetNames(e *env, store *datasets.Store) []string {
+	infos, err := store.List()
+	if err != nil {
+		e.log.Warn().Err(err).Msg("datasets folder")
+	}
+	var names []string
+	for _, i := range infos {
+		if i.Error == "" {
+			names = append(names, i.Name)
+		} else {
+			e.log.Warn().Str("file", i.File).Str("error", i.Error).Msg("dataset does not load")
+		}
+	}
+	return names
 }
 
 func loopback(a net.Addr) bool {
