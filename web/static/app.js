@@ -5,8 +5,9 @@
 import * as api from "./api.js";
 import { TrainingStream } from "./stream.js";
 import { Runs, ACTIVE } from "./runs.js";
-import { renderRun, renderForecast, el } from "./view.js";
+import { renderRun, renderForecast, renderSeries, el } from "./view.js";
 import { Forecaster } from "./forecast.js";
+import { SeriesView } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -73,7 +74,17 @@ async function refreshRuns() {
   }
 }
 
+const series = new SeriesView((state) => {
+  renderSeries(state, series.forecast);
+  // The picker says the rows the dataset has now.
+  const opt = state && !state.error && !state.loading && $("ds-select").querySelector(`option[value="${state.name}"]`);
+  if (opt) opt.textContent = `${state.name} (${state.rows.length} rows${state.info.source === "embedded" ? ", embedded" : ""})`;
+});
+
 const stream = new TrainingStream({
+  onChart(msg) {
+    series.chart(msg);
+  },
   onMessage(msg) {
     const isNew = !runs.byId.has(msg.run_id);
     runs.apply(msg);
@@ -91,6 +102,7 @@ const stream = new TrainingStream({
       case "open":
         conn.textContent = "Live";
         refreshRuns();
+        series.resync(); // chart_updates sent while away are not replayed
         break;
       case "closed":
         conn.textContent = `Disconnected${d.code && d.code !== 1006 ? ` (${d.code}${d.reason ? ` ${d.reason}` : ""})` : ""}; reconnecting in ${Math.ceil(d.delay / 1000)} s…`;
@@ -157,24 +169,122 @@ $("run-select").addEventListener("change", (ev) => {
   show(ev.target.value, list.length > 0 && ev.target.value !== list[list.length - 1].id);
 });
 
-const forecaster = new Forecaster(renderForecast);
+const forecaster = new Forecaster((s) => {
+  renderForecast(s);
+  if (s.status === "done") series.forecasted(s);
+});
 $("forecast-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   if (!ev.target.reportValidity()) return;
   forecaster.start($("fc-dataset").value, $("fc-horizon").value);
 });
 
-async function loadDatasets() {
+// datasets is the last GET /api/datasets, by name; a file of the folder
+// that does not load is listed too, with its error.
+let datasets = new Map();
+
+// loadDatasets fills the pickers: every dataset in the Data panel (those
+// that do not load marked so), the usable ones for training and
+// forecasts. choose, when given, becomes the Data panel's dataset.
+async function loadDatasets(choose) {
   try {
     const list = await api.listDatasets();
+    // A file that does not load is keyed by its file: its name may be
+    // another dataset's (bike.csv beside the embedded bike).
+    datasets = new Map(list.map((d) => [d.error && d.file ? `file:${d.file}` : d.name, d]));
+    const usable = list.filter((d) => !d.error);
     for (const id of ["f-dataset", "fc-dataset"]) {
       const sel = $(id);
-      sel.replaceChildren(...list.map((d) => el("option", { value: d.name, title: d.description, text: d.name })));
+      const was = sel.value;
+      sel.replaceChildren(...usable.map((d) => el("option", { value: d.name, title: d.description || d.file, text: d.name })));
+      if (usable.some((d) => d.name === was)) sel.value = was;
     }
+    const pick = $("ds-select");
+    const current = choose || pick.value || (usable[0] && usable[0].name) || "";
+    pick.replaceChildren(...[...datasets].map(([key, d]) => el("option", {
+      value: key, title: d.error || d.description || d.file,
+      text: d.error ? `${d.file} — does not load` : `${d.name} (${d.rows} rows${d.source === "embedded" ? ", embedded" : ""})`,
+    })));
+    if (datasets.has(current)) pick.value = current;
+    showDataset(pick.value);
   } catch (err) {
     notice(`Could not list the datasets: ${err.message}`, true);
   }
 }
+
+// showDataset draws dataset key in the Data panel and makes it the one the
+// run and forecast forms use.
+function showDataset(key) {
+  const d = datasets.get(key);
+  $("ds-delete").disabled = !d || d.source !== "folder" || !!d.read_only;
+  if (d && !d.error) {
+    for (const id of ["f-dataset", "fc-dataset"]) $(id).value = d.name;
+  }
+  series.show(d);
+}
+
+$("ds-select").addEventListener("change", (ev) => showDataset(ev.target.value));
+
+$("ds-delete").addEventListener("click", async () => {
+  const d = datasets.get($("ds-select").value);
+  if (!d) return;
+  const status = $("upload-status");
+  try {
+    await api.deleteDataset(d.name);
+    status.textContent = `Deleted ${d.name}.`;
+    status.className = "";
+    await loadDatasets(datasets.has("bike") ? "bike" : "");
+  } catch (err) {
+    status.textContent = `Could not delete ${d.name}: ${err.message}`;
+    status.className = "error";
+  }
+});
+
+// A chosen file names the dataset, unless a name was typed.
+$("up-file").addEventListener("change", (ev) => {
+  const name = $("up-name");
+  const file = ev.target.files && ev.target.files[0];
+  if (file && !name.value) {
+    name.value = file.name.replace(/\.csv$/i, "").toLowerCase().replace(/[^a-z0-9_-]+/g, "_").slice(0, 64);
+  }
+});
+
+$("upload-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.target;
+  if (!form.reportValidity()) return;
+  const status = $("upload-status");
+  if (!$("up-file").files.length) {
+    status.textContent = "Choose a CSV file first.";
+    status.className = "error";
+    return;
+  }
+  const go = $("upload-go");
+  go.disabled = true;
+  status.className = "";
+  status.textContent = "Uploading…";
+  delete status.dataset.line;
+  try {
+    // The server reads the form in order: the name before the file.
+    const data = new FormData();
+    data.append("name", $("up-name").value.trim());
+    data.append("replace", $("up-replace").checked ? "true" : "false");
+    data.append("file", $("up-file").files[0]);
+    const info = await api.uploadDataset(data);
+    status.textContent = `Stored ${info.name}: ${info.rows} rows, ${info.first} to ${info.last} (version ${info.hash.slice(0, 12)}).`;
+    status.dataset.result = "ok";
+    form.reset();
+    await loadDatasets(info.name);
+  } catch (err) {
+    // The server's own words: the file, line and problem of a bad CSV.
+    status.textContent = `Not stored: ${err.message}`;
+    status.className = "error";
+    status.dataset.result = "error";
+    if (err.detail && err.detail.line) status.dataset.line = String(err.detail.line);
+  } finally {
+    go.disabled = false;
+  }
+});
 
 loadDatasets();
 stream.start();
@@ -182,4 +292,4 @@ render();
 
 // For the browser console and the end-to-end test: kairoscope.stream.drop()
 // simulates a lost connection.
-window.kairoscope = { runs, stream, forecaster };
+window.kairoscope = { runs, stream, forecaster, series };

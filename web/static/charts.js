@@ -95,3 +95,72 @@ export function forecastOpts(yLabel) {
     bands: [{ series: [2, 1], fill: band }],
   };
 }
+
+// candles is a uPlot plugin that draws series 1..4 (open, high, low, close)
+// as candlesticks: a wick from low to high, a body from open to close,
+// filled when the close is below the open. Those series draw nothing
+// themselves (their paths are null); they set the y range and the legend.
+function candles() {
+  const up = "#009e73";
+  const down = "#d55e00";
+  return {
+    hooks: {
+      draw: (u) => {
+        const [xs, open, high, low, close] = u.data;
+        const ctx = u.ctx;
+        const i0 = u.series[0].idxs ? u.series[0].idxs[0] : 0;
+        const i1 = u.series[0].idxs ? u.series[0].idxs[1] : xs.length - 1;
+        const n = Math.max(1, i1 - i0 + 1);
+        const w = Math.max(1, Math.floor((u.bbox.width / n) * 0.6));
+        ctx.save();
+        ctx.beginPath();
+        ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+        ctx.clip();
+        for (let i = i0; i <= i1; i++) {
+          if (open[i] == null || close[i] == null) continue;
+          const x = Math.round(u.valToPos(xs[i], "x", true));
+          const yo = u.valToPos(open[i], "y", true);
+          const yc = u.valToPos(close[i], "y", true);
+          const color = close[i] >= open[i] ? up : down;
+          ctx.strokeStyle = color;
+          ctx.fillStyle = color;
+          ctx.lineWidth = 1;
+          ctx.beginPath();
+          ctx.moveTo(x + 0.5, u.valToPos(high[i], "y", true));
+          ctx.lineTo(x + 0.5, u.valToPos(low[i], "y", true));
+          ctx.stroke();
+          const top = Math.min(yo, yc);
+          const h = Math.max(1, Math.abs(yc - yo));
+          if (close[i] >= open[i]) ctx.strokeRect(x - w / 2 + 0.5, top + 0.5, w, h);
+          else ctx.fillRect(x - w / 2, top, w + 1, h);
+        }
+        ctx.restore();
+      },
+    },
+  };
+}
+
+// seriesOpts: a dataset's series, as candles (OHLCV) or a line (its
+// target), with the last forecast's band and line after it; dates are UTC
+// days.
+export function seriesOpts(target, ohlcv) {
+  const band = "rgba(0, 114, 178, 0.18)";
+  const hidden = { paths: () => null, points: { show: false } };
+  const history = ohlcv
+    ? ["open", "high", "low", "close"].map((label) => ({ label, stroke: "#555", ...hidden }))
+    : [{ label: target, stroke: "#1b1b1b", width: 1.5, points: { show: false } }];
+  const first = history.length + 1; // index of conf_low
+  return {
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+    axes: axes("date (UTC)", target),
+    series: [
+      { label: "date" },
+      ...history,
+      { label: "conf_low", stroke: "rgba(0, 114, 178, 0.5)", width: 1, points: { show: false } },
+      { label: "conf_high", stroke: "rgba(0, 114, 178, 0.5)", width: 1, points: { show: false } },
+      { label: "forecast", stroke: "#0072b2", width: 2, points: { show: false } },
+    ],
+    bands: [{ series: [first + 1, first], fill: band }],
+    plugins: ohlcv ? [candles()] : [],
+  };
+}

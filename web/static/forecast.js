@@ -86,6 +86,8 @@ export class Forecaster {
       case "output":
         s.status = "done";
         s.payload = Array.isArray(msg.payload) ? msg.payload : [];
+        s.dataHash = msg.dataset_hash || ""; // the version of the data it was trained on
+        s.dataRows = msg.dataset_rows || 0;
         s.message = `${s.payload.length} days forecast`;
         break;
       case "error":

@@ -27,10 +27,13 @@ const pingEvery = 25000;
 
 export class TrainingStream {
   // onMessage(msg) gets each new message once, in seq order per run.
+  // onChart(msg) gets each chart_update, which belongs to no run (no
+  // run_id or seq) and is never replayed.
   // onState(state, detail) gets "connecting", "open", "closed" (with the
   // delay before the next try, in ms) and "gap" (with {run_id, from, to}).
-  constructor({ onMessage, onState }) {
+  constructor({ onMessage, onChart, onState }) {
     this.onMessage = onMessage;
+    this.onChart = onChart || (() => {});
     this.onState = onState;
     this.lastSeq = new Map(); // run_id -> last seq handed to onMessage, most recent last
     this.replayed = 0; // messages dropped as seen before (resumption makes it 0)
@@ -96,6 +99,11 @@ export class TrainingStream {
     if (msg.type === "replay_gap") {
       this.onState("gap", { run_id: msg.run_id, from: msg.missed_from, to: msg.missed_to });
       this.seen(msg.run_id, Math.max(this.lastSeq.get(msg.run_id) || 0, msg.missed_to));
+      return;
+    }
+    if (msg.type === "chart_update") {
+      this.charts = (this.charts || 0) + 1;
+      this.onChart(msg);
       return;
     }
     const id = msg.run_id;

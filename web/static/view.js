@@ -5,7 +5,7 @@
 // text shows them rounded.
 
 import { METRICS, ACTIVE } from "./runs.js";
-import { Chart, epochOpts, reliabilityOpts, forecastOpts, foldColor } from "./charts.js";
+import { Chart, epochOpts, reliabilityOpts, forecastOpts, seriesOpts, foldColor } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,6 +40,7 @@ const charts = {
   coverage: new Chart($("chart-coverage")),
   reliability: new Chart($("chart-reliability"), 260),
   forecast: new Chart($("chart-forecast"), 260),
+  series: new Chart($("chart-series"), 280),
 };
 
 const epochCharts = [
@@ -84,6 +85,7 @@ function renderSummary(run) {
     const cv = `${run.start.total_folds} folds × ${run.start.total_epochs} epochs`;
     parts.push(run.start.total_trials ? `tune: ${run.start.total_trials} trials of ${cv}` : cv);
     if (run.start.device) parts.push(`on ${run.start.device}`);
+    if (run.start.dataset_hash) parts.push(`data ${run.start.dataset_hash.slice(0, 12)} (${run.start.dataset_rows} rows)`);
   }
   let text = parts.join(" · ");
   if (run.start && run.start.fallback_reason) text += ` (fell back to the CPU: ${run.start.fallback_reason})`;
@@ -313,4 +315,66 @@ export function renderForecast(s) {
     el("td", { text: `${d.conf_low} – ${d.conf_high}` }),
     el("td", { text: d.confidence_score }),
     el("td", { text: fmt(d.p_up) }))));
+}
+
+// shortHash is the start of a content hash, enough to tell versions apart.
+const shortHash = (h) => (h ? h.slice(0, 12) : "");
+
+// seriesRows is how many of the last rows the Data panel's table lists.
+const seriesRows = 5;
+
+// renderSeries shows a SeriesView's dataset (state) with forecast, the
+// last finished forecast, drawn after it when it is of the same dataset.
+export function renderSeries(state, forecast) {
+  const section = $("data-section");
+  const info = $("ds-info");
+  const d = section.dataset;
+  d.dataset = state ? state.name : "";
+  if (!state || state.error || state.loading) {
+    d.rows = "0";
+    d.hash = "";
+    info.textContent = !state ? "No dataset." : state.loading ? `Loading ${state.name}…` : `${state.name}: ${state.error}`;
+    info.className = state && state.error ? "error" : "";
+    $("chart-series").hidden = !!(state && state.error);
+    if (state && state.error) $("series-body").replaceChildren();
+    return;
+  }
+  $("chart-series").hidden = false;
+  const i = state.info;
+  const rows = state.rows;
+  const ohlcv = !!i.ohlcv;
+  const target = i.target;
+  d.rows = String(rows.length);
+  d.hash = state.hash;
+  d.last = rows.length ? rows[rows.length - 1].date : "";
+  d.kind = ohlcv ? "candles" : "line";
+  d.updates = String(state.updates || 0);
+  const source = i.source === "embedded" ? "embedded, read-only" : `file ${i.file}`;
+  info.className = "";
+  info.textContent = `${state.name}: ${rows.length} rows, ${i.first} to ${d.last}, ${i.frequency}, ` +
+    `${ohlcv ? "OHLCV, forecasts close" : `target ${target}`} · ${source} · version ${shortHash(state.hash)}`;
+
+  const days = (r) => Date.parse(`${r}T00:00:00Z`) / 1000;
+  const f = forecast && forecast.dataset === state.name && Array.isArray(forecast.payload) ? forecast.payload : [];
+  d.forecastDays = String(f.length);
+  d.forecastHash = f.length ? forecast.dataHash || "" : "";
+  const x = rows.map((r) => days(r.date)).concat(f.map((p) => days(p.date)));
+  const num = (v) => (v === null || v === undefined || v === "" ? null : Number(v));
+  const pad = (a, n) => a.concat(new Array(n).fill(null));
+  const history = ohlcv ? ["open", "high", "low", "close"] : [target];
+  const data = [x, ...history.map((k) => pad(rows.map((r) => num(r[k])), f.length))];
+  const before = new Array(rows.length).fill(null);
+  for (const k of ["conf_low", "conf_high", "predicted_affluence"]) data.push(before.concat(f.map((p) => num(p[k]))));
+  charts.series.update(`${state.name}/${ohlcv}/${target}`, () => seriesOpts(target, ohlcv), data);
+
+  const cols = (i.columns || []).filter((c) => c !== "date");
+  const head = $("series-head");
+  const headKey = cols.join(",");
+  if (head.dataset.key !== headKey) {
+    head.dataset.key = headKey;
+    head.replaceChildren(el("th", { scope: "col", text: "Date" }), ...cols.map((c) => el("th", { scope: "col", text: c })));
+  }
+  $("series-body").replaceChildren(...rows.slice(-seriesRows).reverse().map((r) => el("tr", { "data-date": r.date },
+    el("th", { scope: "row", text: r.date }),
+    ...cols.map((c) => el("td", { "data-key": c, "data-value": typeof r[c] === "number" ? String(r[c]) : r[c], text: typeof r[c] === "number" ? fmt(r[c]) : String(r[c] ?? "") })))));
 }
