@@ -431,3 +431,20 @@ func TestCommitIsAtomic(t *testing.T) {
 		t.Fatalf("append after the replacement should fail (a gap) before committing: %v, %d commits", err, checked)
 	}
 }
+
+// A file put in the folder by hand beyond MaxBytes is listed with an error,
+// without being read.
+func TestListTooLargeFile(t *testing.T) {
+	s, dir := openStore(t, Options{MaxBytes: 1000})
+	write(t, dir, "huge.csv", valueCSV(100))
+	got := byName(t, s)["huge"]
+	if got.Rows != 0 || got.Bytes != int64(len(valueCSV(100))) || !strings.Contains(got.Error, "more than the 1000") {
+		t.Errorf("%+v", got)
+	}
+	if _, _, err := s.Pin("huge"); !errors.Is(err, ErrBroken) {
+		t.Errorf("pin: %v", err)
+	}
+	if _, _, err := s.Read("huge"); !errors.Is(err, ErrBroken) {
+		t.Errorf("read: %v", err)
+	}
+}
