@@ -57,8 +57,9 @@ type Metrics struct {
 	WorkerExits func(cause string) // once per job: completed, failed, cancelled, fenced, released, lost_lease
 	Busy        func(lane string, delta int)
 	// Appended is told of every message the agent has appended to a run's
-	// log, right after the log acknowledged it.
-	Appended func(runID string, seq uint64)
+	// log, once the log acknowledged it, with when the append began (a
+	// replica may deliver the message before the acknowledgement is back).
+	Appended func(runID string, seq uint64, began time.Time)
 }
 
 // Agent takes jobs from the run log and runs them in worker processes,
@@ -234,12 +235,13 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 			return // write nothing more
 		}
 		t := parseTerminal(msg)
+		began := time.Now()
 		if err := job.Append(ctx, msg, t != nil); err != nil {
 			log.Error().Err(err).Msg("agent: appending to the run's log")
 			stop(errFenced)
 			return
 		}
-		a.appended(job)
+		a.appended(job, began)
 		if t != nil {
 			terminal = t
 			return
@@ -269,11 +271,12 @@ func (a *Agent) settle(ctx context.Context, job *runlog.Job, terminal *terminalM
 		return state
 	}
 	ending := func(text string) bool {
+		began := time.Now()
 		if err := job.Append(ctx, runlog.EndingMessage(rec.Lane, text), true); err != nil {
 			log.Error().Err(err).Msg("agent: writing the run's ending")
 			return false
 		}
-		a.appended(job)
+		a.appended(job, began)
 		return true
 	}
 	switch {
@@ -375,17 +378,18 @@ func (a *Agent) appendJSON(ctx context.Context, job *runlog.Job, v any, stop con
 	if err != nil {
 		return
 	}
+	began := time.Now()
 	if err := job.Append(ctx, b, false); err != nil {
 		a.log.Error().Err(err).Str("run_id", job.Rec.ID).Msg("agent: appending to the run's log")
 		stop(errFenced)
 		return
 	}
-	a.appended(job)
+	a.appended(job, began)
 }
 
-func (a *Agent) appended(job *runlog.Job) {
+func (a *Agent) appended(job *runlog.Job, began time.Time) {
 	if a.metrics.Appended != nil {
-		a.metrics.Appended(job.Rec.ID, job.Seq())
+		a.metrics.Appended(job.Rec.ID, job.Seq(), began)
 	}
 }
 

@@ -117,7 +117,7 @@ func TestListFolder(t *testing.T) {
 		t.Errorf("Open left the temporary file: %v", err)
 	}
 	got := byName(t, s)
-	if len(got) != 7 { // bike and sp500 embedded; visits, spx, broken, My Data and bike.csv in the folder
+	if len(got) != 8 { // bike, sp500 and transit embedded; visits, spx, broken, My Data and bike.csv in the folder
 		t.Fatalf("listed %v", slicesOf(got))
 	}
 	v := got["visits"]

@@ -235,8 +235,7 @@ type publishLog struct {
 	at map[string][]int64 // UnixNano by run, index seq-1
 }
 
-func (p *publishLog) add(runID string, seq uint64) {
-	at := time.Now()
+func (p *publishLog) add(runID string, seq uint64, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a := p.at[runID]

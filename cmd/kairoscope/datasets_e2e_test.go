@@ -166,8 +166,8 @@ func TestE2EDatasetsSurviveKill(t *testing.T) {
 		got[d.Name] = fmt.Sprintf("%s %d %s %s", d.File, d.Rows, d.Hash, d.Error)
 	}
 	wantList := map[string]string{"big": "big.csv 20000 " + hash(big) + " ", "grow": "grow.csv 400 " + hash(grow) + " "}
-	if len(list) != 4 || got["big"] != wantList["big"] || got["grow"] != wantList["grow"] {
-		t.Errorf("after the kills the server lists %v, want bike, sp500 and %v", got, wantList)
+	if len(list) != 5 || got["big"] != wantList["big"] || got["grow"] != wantList["grow"] {
+		t.Errorf("after the kills the server lists %v, want bike, sp500, transit and %v", got, wantList)
 	}
 	if n := len(temps(dir)); n != 0 {
 		t.Errorf("%d temporary files after the restart", n)
