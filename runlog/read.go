@@ -43,9 +43,18 @@ func eventOf(subject string, hdr map[string][]string, data []byte) (Event, error
 // server restarts and reconnections (an ordered consumer resumes where it
 // was). fn runs on one goroutine and should return quickly.
 func (l *Log) Follow(ctx context.Context, fn func(Event), started func()) error {
+	// From an explicit position rather than DeliverNew: an ordered consumer
+	// that resets before its first message (a missed heartbeat on a loaded
+	// machine) starts again from its policy, and "new" would then skip
+	// what was appended in between.
+	info, err := l.events.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("runlog: following the events stream: %w", err)
+	}
 	cons, err := l.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{eventsSubjects},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    info.State.LastSeq + 1,
 	})
 	if err != nil {
 		return fmt.Errorf("runlog: following the events stream: %w", err)
