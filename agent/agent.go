@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,6 +254,11 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	cause := context.Cause(workCtx)
 	stop(nil)
 	<-renewed
+	if cause != errFenced && cause != errLostLease {
+		// Before the record says the run ended: a client that then asks for
+		// the reports finds them, on any replica.
+		a.uploadReports(ctx, rec.ID, spec.Reports, log)
+	}
 	exit := a.settle(ctx, job, terminal, err, cause, log)
 	if a.metrics.WorkerExits != nil {
 		a.metrics.WorkerExits(exit)
@@ -476,4 +482,36 @@ func hashOf(p string) string {
 		return ""
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// uploadReports copies the files a run wrote under dir (those whole: not
+// a temporary ".name") into the log's object store, where every replica
+// serves them (GET /api/runs/{id}/reports).
+func (a *Agent) uploadReports(ctx context.Context, id, dir string, log zerolog.Logger) {
+	if dir == "" {
+		return
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil // the run wrote nothing
+			}
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") || d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		n++
+		return a.l.PutBlob(ctx, runlog.ReportBlob(id, filepath.ToSlash(rel)), p)
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("agent: storing the run's reports")
+		return
+	}
+	log.Debug().Int("files", n).Msg("agent: stored the run's reports")
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,8 +88,19 @@ func (l *Log) FetchBlob(ctx context.Context, name, path string) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// ListBlobs lists the objects whose name starts with prefix.
-func (l *Log) ListBlobs(ctx context.Context, prefix string) ([]string, error) {
+// ReportBlob names the object holding file rel (slash-separated) of run
+// id's reports.
+func ReportBlob(id, rel string) string { return "reports/" + id + "/" + rel }
+
+// Blob is an object's name and size.
+type Blob struct {
+	Name  string `json:"name"`
+	Bytes uint64 `json:"bytes"`
+}
+
+// ListBlobs lists the objects whose name starts with prefix, the prefix
+// cut off their names.
+func (l *Log) ListBlobs(ctx context.Context, prefix string) ([]Blob, error) {
 	infos, err := l.blobs.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil, nil
@@ -95,12 +108,13 @@ func (l *Log) ListBlobs(ctx context.Context, prefix string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runlog: listing objects: %w", err)
 	}
-	var out []string
+	var out []Blob
 	for _, i := range infos {
-		if len(i.Name) >= len(prefix) && i.Name[:len(prefix)] == prefix {
-			out = append(out, i.Name)
+		if name, ok := strings.CutPrefix(i.Name, prefix); ok && !i.Deleted {
+			out = append(out, Blob{Name: name, Bytes: i.Size})
 		}
 	}
+	slices.SortFunc(out, func(a, b Blob) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

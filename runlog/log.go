@@ -225,17 +225,26 @@ type jobMsg struct {
 func (l *Log) queued(ctx context.Context, lane string) (int, error) {
 	n := 0
 	for _, class := range Classes {
-		c, err := l.jobs.Consumer(ctx, consumerName(lane, class))
+		d, err := l.QueueDepth(ctx, lane, class)
 		if err != nil {
-			return 0, fmt.Errorf("runlog: the %s queue: %w", lane, err)
+			return 0, err
 		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("runlog: the %s queue: %w", lane, err)
-		}
-		n += int(info.NumPending) + info.NumRedelivered
+		n += d
 	}
 	return n, nil
+}
+
+// QueueDepth counts the jobs of lane and class waiting for an agent.
+func (l *Log) QueueDepth(ctx context.Context, lane, class string) (int, error) {
+	c, err := l.jobs.Consumer(ctx, consumerName(lane, class))
+	if err != nil {
+		return 0, fmt.Errorf("runlog: the %s/%s queue: %w", lane, class, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("runlog: the %s/%s queue: %w", lane, class, err)
+	}
+	return int(info.NumPending), nil
 }
 
 // Get returns run id's record and its revision.

@@ -18,8 +18,10 @@ type Event struct {
 	Attempt  int
 	Payload  []byte // the JSON object clients get, enveloped
 	Terminal bool
-	// StreamSeq is the message's position in the events stream (all runs).
+	// StreamSeq is the message's position in the events stream (all runs),
+	// and Stored when the stream stored it (Follow only).
 	StreamSeq uint64
+	Stored    time.Time
 }
 
 func eventOf(subject string, hdr map[string][]string, data []byte) (Event, error) {
@@ -85,7 +87,7 @@ func (l *Log) Follow(ctx context.Context, fn func(Event), started func()) error 
 			continue
 		}
 		if meta, err := m.Metadata(); err == nil {
-			ev.StreamSeq = meta.Sequence.Stream
+			ev.StreamSeq, ev.Stored = meta.Sequence.Stream, meta.Timestamp
 		}
 		fn(ev)
 	}

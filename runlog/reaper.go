@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,5 +33,32 @@ func (l *Log) Reap(ctx context.Context, recs []Record) {
 			continue
 		}
 		l.log.Warn().Str("run_id", r.ID).Str("state", r.State).Msg("runlog: requeued a run whose job message was lost")
+	}
+}
+
+// Prune forgets the ended runs beyond Config.KeepRuns, oldest first: their
+// record, their log and their reports. Any replica may call it.
+func (l *Log) Prune(ctx context.Context, recs []Record) {
+	var ended []Record
+	for _, r := range recs {
+		if Ended(r.State) && r.Ended != nil {
+			ended = append(ended, r)
+		}
+	}
+	if len(ended) <= l.cfg.KeepRuns {
+		return
+	}
+	slices.SortFunc(ended, func(a, b Record) int { return a.Ended.Compare(*b.Ended) })
+	for _, r := range ended[:len(ended)-l.cfg.KeepRuns] {
+		if err := l.events.Purge(ctx, jetstream.WithPurgeSubject(eventSubject(r.ID))); err != nil {
+			l.log.Warn().Err(err).Str("run_id", r.ID).Msg("runlog: pruning a run's log")
+			continue
+		}
+		if files, err := l.ListBlobs(ctx, ReportBlob(r.ID, "")); err == nil {
+			for _, f := range files {
+				l.blobs.Delete(ctx, ReportBlob(r.ID, f.Name))
+			}
+		}
+		l.runs.Purge(ctx, r.ID)
 	}
 }

@@ -387,3 +387,36 @@ func TestQueueFull(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Prune forgets the oldest ended runs beyond KeepRuns, log included, and
+// never an active one.
+func TestPrune(t *testing.T) {
+	l := openTest(t, t.TempDir(), Config{KeepRuns: 1})
+	ctx := ctxT(t, 10*time.Second)
+	var ended []Record
+	for range 3 {
+		r := submit(t, l)
+		c, err := l.Cancel(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended = append(ended, c)
+		time.Sleep(2 * time.Millisecond) // distinct end times
+	}
+	active := submit(t, l)
+	recs, _ := l.Records(ctx)
+	l.Prune(ctx, recs)
+	for i, r := range ended {
+		_, _, err := l.Get(ctx, r.ID)
+		kept := i == len(ended)-1
+		if kept != (err == nil) {
+			t.Errorf("run %d of 3 (ended): kept %v, err %v", i+1, kept, err)
+		}
+		if evs := history(t, l, r.ID); kept != (len(evs) == 1) {
+			t.Errorf("run %d: %d messages left", i+1, len(evs))
+		}
+	}
+	if _, _, err := l.Get(ctx, active.ID); err != nil {
+		t.Errorf("the queued run was pruned: %v", err)
+	}
+}

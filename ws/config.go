@@ -57,6 +57,10 @@ type Config struct {
 	// serves; nil: the embedded datasets alone, read-only.
 	Datasets *datasets.Store
 
+	// Metrics, when set, serves GET /metrics (Prometheus): the caller's
+	// registry, holding Server.Collector and whatever else it registers.
+	Metrics http.Handler
+
 	// Version and Devices are what GET / reports.
 	Version string
 	Devices []DeviceStatus

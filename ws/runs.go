@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/kairoscope/kairoscope/runlog"
@@ -126,8 +127,8 @@ type feed struct {
 	runs      *hub.Hub // /ws: ids with runlog.RunPrefix
 	forecasts *hub.Hub // /ws/predict: ids with runlog.ForecastPrefix
 	started   chan struct{}
-	delivered atomic.Int64  // messages handed to a hub, for the metrics
 	streamSeq atomic.Uint64 // the events stream sequence of the last one
+	lag       prometheus.Observer
 }
 
 func (f *feed) hubFor(id string) *hub.Hub {
@@ -147,8 +148,10 @@ func (f *feed) follow(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := f.l.Follow(ctx, func(ev runlog.Event) {
 			f.hubFor(ev.Run).Append(message(ev))
-			f.delivered.Add(1)
 			f.streamSeq.Store(ev.StreamSeq)
+			if f.lag != nil && !ev.Stored.IsZero() {
+				f.lag.Observe(time.Since(ev.Stored).Seconds())
+			}
 		}, func() { once.Do(func() { close(f.started) }) })
 		if ctx.Err() != nil {
 			return

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/subtle"
@@ -42,7 +43,8 @@ type Server struct {
 	datasets  *datasets.Store
 	charts    chartBroadcaster // where appends are announced: every replica's /ws hub
 	pins      pins             // dataset versions held for queued and running jobs
-	upgrading atomic.Int64     // WebSocket handshakes in progress
+	metrics   *collector
+	upgrading atomic.Int64 // WebSocket handshakes in progress
 	started   time.Time
 	ready     chan struct{} // closed once the feed follows and active runs are loaded
 }
@@ -71,6 +73,8 @@ func NewServer(cfg Config, l *runlog.Log, log zerolog.Logger) *Server {
 	}
 	s.feed = &feed{l: l, log: log, runs: s.runs, forecasts: s.forecasts, started: make(chan struct{})}
 	s.pipeline = newPipeline(s)
+	s.metrics = newCollector(s)
+	s.feed.lag = s.metrics.lag
 	return s
 }
 
@@ -133,8 +137,8 @@ func (s *Server) waitReady(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// reap repairs, every Lease, runs whose job message was lost (see
-// runlog.Log.Reap).
+// reap repairs, every Lease, runs whose job message was lost, and forgets
+// the ended runs beyond the log's KeepRuns (runlog.Log.Reap, Prune).
 func (s *Server) reap(ctx context.Context) {
 	t := time.NewTicker(s.l.Config().Lease)
 	defer t.Stop()
@@ -143,7 +147,9 @@ func (s *Server) reap(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.l.Reap(ctx, s.records.all())
+			recs := s.records.all()
+			s.l.Reap(ctx, recs)
+			s.l.Prune(ctx, recs)
 		}
 	}
 }
@@ -172,6 +178,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/runs/{id}", s.getRun)
 	mux.HandleFunc("DELETE /api/runs/{id}", s.cancelRun)
 	mux.HandleFunc("GET /api/agents", s.listAgents)
+	mux.HandleFunc("GET /api/runs/{id}/reports", s.listReports)
+	mux.HandleFunc("GET /api/runs/{id}/reports/{path...}", s.getReport)
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
 	return root
 }
 
@@ -299,7 +310,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		Clients: s.runs.Clients() + s.forecasts.Clients(),
 		Endpoints: []string{"GET /", "GET " + web.Path, "GET /ws?run=&since=&deltas=", "GET /ws/predict?dataset=&horizon=", "GET /api/datasets",
 			"POST /api/datasets?name=", "GET /api/datasets/{name}?format=&since=", "PUT /api/datasets/{name}", "DELETE /api/datasets/{name}",
-			"POST /api/datasets/{name}/rows", "POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}", "GET /api/agents", "GET /metrics"},
+			"POST /api/datasets/{name}/rows", "POST /api/runs", "GET /api/runs", "GET /api/runs/{id}", "DELETE /api/runs/{id}", "GET /api/runs/{id}/reports", "GET /api/runs/{id}/reports/{path}", "GET /api/agents", "GET /metrics"},
 	})
 }
 
@@ -519,6 +530,51 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusAccepted, rec)
 	}
+}
+
+// listReports is GET /api/runs/{id}/reports: the files the run wrote, as
+// its agent stored them in the log (any replica serves them).
+func (s *Server) listReports(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.records.get(r.Context(), id); err != nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no run %q", id))
+		return
+	}
+	files, err := s.l.ListBlobs(r.Context(), runlog.ReportBlob(id, ""))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if files == nil {
+		files = []runlog.Blob{}
+	}
+	writeJSON(w, http.StatusOK, files)
+}
+
+// getReport is GET /api/runs/{id}/reports/{path}: one of those files.
+func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
+	id, p := r.PathValue("id"), r.PathValue("path")
+	if _, err := s.records.get(r.Context(), id); err != nil || p == "" || strings.Contains(p, "..") {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no report %q of run %q", p, id))
+		return
+	}
+	var buf bytes.Buffer
+	if err := s.l.GetBlob(r.Context(), runlog.ReportBlob(id, p), &buf); errors.Is(err, runlog.ErrNoBlob) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no report %q of run %q: GET /api/runs/%s/reports lists them", p, id, id))
+		return
+	} else if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	switch {
+	case strings.HasSuffix(p, ".csv"):
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	case strings.HasSuffix(p, ".json"):
+		w.Header().Set("Content-Type", "application/json")
+	default:
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	w.Write(buf.Bytes())
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "agent", "--nats URL [--max-concurrent-runs N] [--classes gpu,any,cpu]")
 	lf := addLogFlags(fs)
 	af := addAgentFlags(fs, e)
+	metricsAddr := fs.String("metrics-addr", "", "serve GET /metrics (Prometheus) on this address, e.g. :9464 (default: none)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -32,9 +33,17 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := af.agent(e, l, runner, lf.dataDir)
+	reg := newRegistry()
+	a, err := af.agent(e, l, runner, lf.dataDir, agentMetrics(reg))
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		go func() {
+			if err := serveMetrics(ctx, e, *metricsAddr, reg); err != nil {
+				e.log.Error().Err(err).Msg("metrics")
+			}
+		}()
 	}
 	e.log.Info().Str("agent", a.Name()).Str("nats", lf.url).Bool("gpu_worker", runner.GPU != nil).Dur("lease", l.Config().Lease).Msg("kairoscope agent started")
 	return a.Run(ctx)

@@ -26,7 +26,7 @@ const cudaWorkerName = "kairoscope-cuda"
 type logFlags struct {
 	url, listen, dataDir string
 	lease                time.Duration
-	maxRetries           int
+	maxRetries, keepRuns int
 }
 
 // addLogFlags adds the flags of every process on the log: serve and agent.
@@ -42,6 +42,7 @@ func (f *logFlags) addServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "nats-listen", "", "with the embedded server: also listen for agents of other processes on this address, e.g. 127.0.0.1:4222 (default: in-process only)")
 	fs.DurationVar(&f.lease, "lease", 60*time.Second, "how long an agent may go silent before its run is given to another agent as a new attempt")
 	fs.IntVar(&f.maxRetries, "max-retries", 2, "new attempts a run gets after losing its agent; one more loss fails it (0: none)")
+	fs.IntVar(&f.keepRuns, "keep-runs", 1000, "ended runs kept (record, messages, reports); older ones are pruned")
 }
 
 func (f *logFlags) config() runlog.Config {
@@ -49,7 +50,7 @@ func (f *logFlags) config() runlog.Config {
 	if retries == 0 {
 		retries = -1 // runlog.Config: 0 is the default, negative none
 	}
-	return runlog.Config{Lease: f.lease, MaxRetries: retries}
+	return runlog.Config{Lease: f.lease, MaxRetries: retries, KeepRuns: f.keepRuns}
 }
 
 // logConn is a connection to the run log's NATS, and the embedded server
@@ -122,7 +123,7 @@ func addAgentFlags(fs *flag.FlagSet, e *env) *agentFlags {
 	return f
 }
 
-func (f *agentFlags) agent(e *env, l *runlog.Log, runner *worker.Runner, dataDir string) (*agent.Agent, error) {
+func (f *agentFlags) agent(e *env, l *runlog.Log, runner *worker.Runner, dataDir string, m agent.Metrics) (*agent.Agent, error) {
 	name, err := agentName(f.name, dataDir)
 	if err != nil {
 		return nil, err
@@ -153,7 +154,7 @@ func (f *agentFlags) agent(e *env, l *runlog.Log, runner *worker.Runner, dataDir
 	}
 	return agent.New(agent.Config{Name: name, Version: version, Classes: classes, TrainSlots: slots(f.trainSlots),
 		ForecastSlots: slots(f.forecastSlots), Reports: dataPath(f.reports, dataDir, "reports"), Cache: filepath.Join(dataDir, "cache")},
-		l, runner, agent.Metrics{}, e.log), nil
+		l, runner, m, e.log), nil
 }
 
 func slicesContains(s []string, v string) bool {

@@ -87,9 +87,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	reg := newRegistry()
+	cfg.Metrics = metricsHandler(reg)
 	var local *agent.Agent
 	if *localAgent {
-		a, err := af.agent(e, l, runner, lf.dataDir)
+		a, err := af.agent(e, l, runner, lf.dataDir, agentMetrics(reg))
 		if err != nil {
 			return err
 		}
@@ -100,6 +102,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
 	srv := ws.NewServer(cfg, l, e.log)
+	reg.MustRegister(srv.Collector())
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	defer stopSrv()
 	stopped := make(chan struct{})

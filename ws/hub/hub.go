@@ -77,6 +77,7 @@ type Hub struct {
 	inbox chan func()
 	done  chan struct{} // closed when Run stops taking work
 	count atomic.Int64  // connected clients, for Clients
+	stats stats
 	pumps sync.WaitGroup
 
 	// Owned by Run.
@@ -200,6 +201,20 @@ func (h *Hub) Cached(stream string) bool {
 	case <-h.done:
 		return false
 	}
+}
+
+// Stats are a hub's counters since NewHub.
+type Stats struct {
+	Frames     int64 // data frames written to clients (pongs included)
+	Bytes      int64 // their bytes on the wire
+	SlowCloses int64 // clients closed with CloseSlowClient
+}
+
+type stats struct{ frames, bytes, slow atomic.Int64 }
+
+// Stats returns the hub's counters. Safe from any goroutine.
+func (h *Hub) Stats() Stats {
+	return Stats{Frames: h.stats.frames.Load(), Bytes: h.stats.bytes.Load(), SlowCloses: h.stats.slow.Load()}
 }
 
 // Clients returns the number of registered clients: connected, and neither
@@ -357,6 +372,7 @@ func (h *Hub) push(c *subscriber, f frame) {
 		return
 	}
 	if h.finish(c, CloseSlowClient, ReasonSlowClient) {
+		h.stats.slow.Add(1)
 		c.log.Warn().Int("send_queue", h.cfg.SendQueue).Msg("hub: closing slow client")
 	}
 }

@@ -364,7 +364,9 @@ func (c *subscriber) writeFrames(frames [][]byte) error {
 	// may be the hub's history.
 	c.bufs = append(c.bufs[:0], frames...)
 	bufs := c.bufs
-	_, err := bufs.WriteTo(nc)
+	n, err := bufs.WriteTo(nc)
+	c.hub.stats.frames.Add(int64(len(frames)))
+	c.hub.stats.bytes.Add(n)
 	clear(c.bufs) // let written frames be collected
 	return err
 }
