@@ -11,6 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// publishTry bounds one try of a publish.
+const publishTry = 5 * time.Second
+
 // Writer appends one attempt's messages to a run's log. Each message gets
 // the run's next seq and is published with the stream sequence of the
 // run's last message as its expected predecessor, so two writers can never
@@ -86,7 +89,11 @@ func (w *Writer) Append(ctx context.Context, body []byte, terminal bool) error {
 		if terminal {
 			m.Header.Set(hdrTerminal, "1")
 		}
-		ack, err := w.l.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID), jetstream.WithExpectLastSequencePerSubject(w.last))
+		// Each try has its own deadline: a publish in flight when a node
+		// fails may never be answered, and the retry (same ID) is safe.
+		tryCtx, cancel := context.WithTimeout(ctx, publishTry)
+		ack, err := w.l.js.PublishMsg(tryCtx, m, jetstream.WithMsgID(msgID), jetstream.WithExpectLastSequencePerSubject(w.last))
+		cancel()
 		if err == nil {
 			w.seq, w.last = seq, ack.Sequence
 			return nil

@@ -156,11 +156,13 @@ func (s *Server) reap(ctx context.Context) {
 
 // Handler routes every endpoint through authentication, but the dashboard's
 // static page and assets (package web): they hold no data, and a browser
-// loading them cannot attach the token; the page passes it on to the API.
+// loading them cannot attach the token; the page passes it on to the API;
+// and /healthz, a readiness probe that says only ok.
 func (s *Server) Handler() http.Handler {
 	root := http.NewServeMux()
 	root.Handle("GET "+web.Path, web.Handler())
 	root.Handle("GET "+web.Path+"/", web.Handler())
+	root.HandleFunc("GET /healthz", s.healthz)
 	mux := http.NewServeMux()
 	root.Handle("/", s.authenticate(mux))
 	mux.HandleFunc("GET /{$}", s.health)
@@ -184,6 +186,18 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
 	return root
+}
+
+// healthz is the readiness probe of a load balancer: 200 once the replica
+// follows the log and has loaded the runs in progress, else 503. It says
+// nothing else, so it needs no token.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.ready:
+		w.Write([]byte("ok\n"))
+	default:
+		http.Error(w, "connecting to the run log", http.StatusServiceUnavailable)
+	}
 }
 
 // authenticate demands the token, when one is set, from every request. The

@@ -27,6 +27,7 @@ type logFlags struct {
 	url, listen, dataDir string
 	lease                time.Duration
 	maxRetries, keepRuns int
+	replicas             int
 }
 
 // addLogFlags adds the flags of every process on the log: serve and agent.
@@ -43,6 +44,7 @@ func (f *logFlags) addServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lease, "lease", 60*time.Second, "how long an agent may go silent before its run is given to another agent as a new attempt")
 	fs.IntVar(&f.maxRetries, "max-retries", 2, "new attempts a run gets after losing its agent; one more loss fails it (0: none)")
 	fs.IntVar(&f.keepRuns, "keep-runs", 1000, "ended runs kept (record, messages, reports); older ones are pruned")
+	fs.IntVar(&f.replicas, "nats-replicas", 1, "replication factor of the log's streams and buckets: 3 on a three-node NATS cluster")
 }
 
 func (f *logFlags) config() runlog.Config {
@@ -50,7 +52,7 @@ func (f *logFlags) config() runlog.Config {
 	if retries == 0 {
 		retries = -1 // runlog.Config: 0 is the default, negative none
 	}
-	return runlog.Config{Lease: f.lease, MaxRetries: retries, KeepRuns: f.keepRuns}
+	return runlog.Config{Lease: f.lease, MaxRetries: retries, KeepRuns: f.keepRuns, Replicas: f.replicas}
 }
 
 // logConn is a connection to the run log's NATS, and the embedded server
