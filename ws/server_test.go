@@ -339,7 +339,8 @@ func TestToken(t *testing.T) {
 	for _, tc := range []struct {
 		path, header string
 		want         int
-	}{{"/", "", 401}, {"/", "Bearer nope", 401}, {"/", "Bearer s3cret", 200}, {"/?token=s3cret", "", 200}, {"/api/runs", "", 401}} {
+	}{{"/", "", 401}, {"/", "Bearer nope", 401}, {"/", "Bearer s3cret", 200}, {"/?token=s3cret", "", 200}, {"/api/runs", "", 401},
+		{"/metrics", "", 401}, {"/api/agents", "", 401}, {"/healthz", "", 200}} {
 		req, _ := http.NewRequest(http.MethodGet, ts.URL+tc.path, nil)
 		if tc.header != "" {
 			req.Header.Set("Authorization", tc.header)
