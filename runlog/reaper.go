@@ -19,6 +19,10 @@ import (
 func (l *Log) Reap(ctx context.Context, recs []Record) {
 	now := time.Now()
 	for _, r := range recs {
+		if r.State == StateCancelling && r.LeaseUntil != nil && now.Sub(*r.LeaseUntil) > l.cfg.Lease {
+			l.endCancelled(ctx, r)
+			continue
+		}
 		stale := r.State == StateQueued && now.Sub(r.Created) > l.cfg.Lease ||
 			(r.State == StateRunning || r.State == StateCancelling) && r.LeaseUntil != nil && now.Sub(*r.LeaseUntil) > l.cfg.Lease
 		if !stale {
@@ -34,6 +38,29 @@ func (l *Log) Reap(ctx context.Context, recs []Record) {
 		}
 		l.log.Warn().Str("run_id", r.ID).Str("state", r.State).Msg("runlog: requeued a run whose job message was lost")
 	}
+}
+
+// endCancelled ends a run being cancelled whose agent is gone: no agent
+// may be left to take its job again and see the cancel.
+func (l *Log) endCancelled(ctx context.Context, r Record) {
+	text := fmt.Sprintf("run cancelled; attempt %d lost its agent %s", r.Attempt, r.Agent)
+	rec, _, err := l.update(ctx, r.ID, func(cur *Record) error {
+		if cur.State != StateCancelling || cur.Attempt != r.Attempt {
+			return errNoChange
+		}
+		now := time.Now().UTC()
+		cur.State, cur.Ended, cur.Error, cur.LeaseUntil = StateCancelled, &now, text, nil
+		cur.Attempt++ // the ending is written as a new attempt: a zombie holder is fenced
+		return nil
+	})
+	if err != nil || rec.State != StateCancelled || rec.Attempt != r.Attempt+1 {
+		return
+	}
+	l.dropJob(ctx, rec)
+	if err := l.writeEnding(ctx, rec, text); err != nil {
+		l.log.Warn().Err(err).Str("run_id", r.ID).Msg("runlog: writing a cancelled run's ending")
+	}
+	l.log.Warn().Str("run_id", r.ID).Msg(text)
 }
 
 // Prune forgets the ended runs beyond Config.KeepRuns, oldest first: their

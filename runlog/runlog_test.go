@@ -420,3 +420,25 @@ func TestPrune(t *testing.T) {
 		t.Errorf("the queued run was pruned: %v", err)
 	}
 }
+
+// A run cancelled while its agent is dead, with no agent to take it again,
+// is ended by Reap once the lease has run out.
+func TestReapEndsACancelWhoseAgentIsDead(t *testing.T) {
+	l := openTest(t, t.TempDir(), Config{})
+	rec := submit(t, l)
+	take(t, l, "a", "1", 5*time.Second) // and a dies
+	ctx := ctxT(t, 20*time.Second)
+	if got, err := l.Cancel(ctx, rec.ID); err != nil || got.State != StateCancelling {
+		t.Fatalf("%+v %v", got, err)
+	}
+	time.Sleep(2*testLease + 200*time.Millisecond)
+	recs, _ := l.Records(ctx)
+	l.Reap(ctx, recs)
+	got, _, _ := l.Get(ctx, rec.ID)
+	if got.State != StateCancelled || !strings.Contains(got.Error, "lost its agent a") {
+		t.Fatalf("record %+v", got)
+	}
+	if evs := history(t, l, rec.ID); len(evs) != 1 || !evs[0].Terminal || evs[0].Attempt != 2 {
+		t.Errorf("log %+v", evs)
+	}
+}
