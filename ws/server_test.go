@@ -612,3 +612,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// /ws refuses before the upgrade what it cannot serve: an unknown or
+// malformed run (404), a bad since or deltas (400); since names runs to
+// resume, and an unknown one in it is ignored.
+func TestRunsQuery(t *testing.T) {
+	ts := newTestServer(t, &fakeJobs{run: trainScript}, nil)
+	_, info := postRun(t, ts, `{}`)
+	id := info["run_id"].(string)
+	waitState(t, ts, id, runlog.StateCompleted)
+	base := "ws" + strings.TrimPrefix(ts.URL, "http")
+	for q, want := range map[string]int{
+		"/ws?run=run_000000000000": 404, "/ws?run=" + strings.Repeat("x", 5000): 404, "/ws?run=": 404,
+		"/ws?since=nope": 400, "/ws?since=" + id + ":x": 400, "/ws?deltas=some": 400,
+	} {
+		if _, resp, err := websocket.DefaultDialer.Dial(base+q, nil); err == nil || resp == nil || resp.StatusCode != want {
+			t.Errorf("%.60s: %v %v, want HTTP %d", q, resp, err, want)
+		}
+	}
+	// Resumed after its 3rd message: exactly the rest, then the close.
+	c := ts.dial(t, "/ws?run="+id+"&since="+id+":3,run_000000000000:9")
+	msgs := readUntil(t, c, isType(schema.TypeTrainingComplete))
+	if msgs[0]["seq"] != float64(4) {
+		t.Errorf("resumed at seq %v, want 4", msgs[0]["seq"])
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("after the run's end: %v, want a normal close", err)
+	}
+	// A plain client after the run ended gets nothing of it.
+	plain := ts.dial(t, "/ws")
+	plain.WriteMessage(websocket.TextMessage, []byte("ping"))
+	if m := readUntil(t, plain, func(map[string]any) bool { return true }); m[0]["type"] != "pong" {
+		t.Errorf("a plain client's first message after the run ended: %v, want only the pong", m[0])
+	}
+}
