@@ -43,8 +43,8 @@ func Tests() []Test {
 	}
 }
 
-func wrap(f func(t *testing.T, d dev)) func(t *testing.T, d cuda.Device) {
-	return func(t *testing.T, d cuda.Device) { f(t, dev{t, d}) }
+func wrap(f func(t *testing.T, d Dev)) func(t *testing.T, d cuda.Device) {
+	return func(t *testing.T, d cuda.Device) { f(t, Dev{t, d}) }
 }
 
 // Run runs every test of the suite as a subtest, each on a fresh device
@@ -73,9 +73,9 @@ func launchConfigs(n int) [][2]int {
 	return [][2]int{{1, 64}, {3, 96}, {n/128 + 2, 128}}
 }
 
-// newRand seeds from the test's name: each test draws its own inputs, the
+// NewRand seeds from the test's name: each test draws its own inputs, the
 // same on every device.
-func newRand(t testing.TB) *rand.Rand {
+func NewRand(t testing.TB) *rand.Rand {
 	seed := uint64(len(t.Name())) * 0x9e3779b97f4a7c15
 	for _, c := range t.Name() {
 		seed = seed*31 + uint64(c)
@@ -83,7 +83,7 @@ func newRand(t testing.TB) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, 0x6b61697266))
 }
 
-func randn(r *rand.Rand, n int, scale float64) []float32 {
+func Randn(r *rand.Rand, n int, scale float64) []float32 {
 	x := make([]float32, n)
 	for i := range x {
 		x[i] = float32(r.NormFloat64() * scale)
@@ -91,13 +91,17 @@ func randn(r *rand.Rand, n int, scale float64) []float32 {
 	return x
 }
 
-// dev wraps a device with fatal-on-error helpers.
-type dev struct {
+// Dev wraps a device with fatal-on-error helpers, for this suite and for
+// tests of one device's own behaviour (the emulator's).
+type Dev struct {
 	t testing.TB
 	d cuda.Device
 }
 
-func (d dev) alloc(words int) cuda.Ptr {
+// Must wraps d for t.
+func Must(t testing.TB, d cuda.Device) Dev { return Dev{t, d} }
+
+func (d Dev) Alloc(words int) cuda.Ptr {
 	d.t.Helper()
 	p, err := d.d.Alloc(int64(words) * 4)
 	if err != nil {
@@ -106,25 +110,25 @@ func (d dev) alloc(words int) cuda.Ptr {
 	return p
 }
 
-func (d dev) upload(x []float32) cuda.Ptr {
+func (d Dev) Upload(x []float32) cuda.Ptr {
 	d.t.Helper()
-	p := d.alloc(max(len(x), 1))
+	p := d.Alloc(max(len(x), 1))
 	if err := d.d.CopyIn(p, x); err != nil {
 		d.t.Fatal(err)
 	}
 	return p
 }
 
-func (d dev) uploadInt32(x []int32) cuda.Ptr {
+func (d Dev) UploadInt32(x []int32) cuda.Ptr {
 	d.t.Helper()
-	p := d.alloc(max(len(x), 1))
+	p := d.Alloc(max(len(x), 1))
 	if err := d.d.CopyInInt32(p, x); err != nil {
 		d.t.Fatal(err)
 	}
 	return p
 }
 
-func (d dev) download(p cuda.Ptr, n int) []float32 {
+func (d Dev) Download(p cuda.Ptr, n int) []float32 {
 	d.t.Helper()
 	x := make([]float32, n)
 	if err := d.d.CopyOut(x, p); err != nil {
@@ -133,14 +137,14 @@ func (d dev) download(p cuda.Ptr, n int) []float32 {
 	return x
 }
 
-func (d dev) launch(name string, grid, block int, args ...cuda.Arg) {
+func (d Dev) Launch(name string, grid, block int, args ...cuda.Arg) {
 	d.t.Helper()
 	if err := d.d.Launch(name, grid, block, args...); err != nil {
 		d.t.Fatal(err)
 	}
 }
 
-func (d dev) sgemm(tA, tB bool, m, n, k int, alpha float32, a cuda.Ptr, lda int, b cuda.Ptr, ldb int, beta float32, c cuda.Ptr, ldc int) {
+func (d Dev) Sgemm(tA, tB bool, m, n, k int, alpha float32, a cuda.Ptr, lda int, b cuda.Ptr, ldb int, beta float32, c cuda.Ptr, ldc int) {
 	d.t.Helper()
 	if err := d.d.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); err != nil {
 		d.t.Fatal(err)
@@ -149,7 +153,7 @@ func (d dev) sgemm(tA, tB bool, m, n, k int, alpha float32, a cuda.Ptr, lda int,
 
 // sameBits fails unless got and want are identical bit for bit (NaNs
 // included).
-func sameBits(t testing.TB, what string, got, want []float32) {
+func SameBits(t testing.TB, what string, got, want []float32) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))

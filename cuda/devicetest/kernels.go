@@ -41,10 +41,10 @@ func identity(n int) []float32 {
 
 // bias_act equals the epilogue of ops.DenseForward bit for bit: with x the
 // identity, DenseForward's GEMM returns its w exactly, so dst = act(w + b).
-func testBiasAct(t *testing.T, d dev) {
-	r := newRand(t)
+func testBiasAct(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const rows, cols = 100, 64
-	z, b := randn(r, rows*cols, 1), randn(r, cols, 0.5)
+	z, b := Randn(r, rows*cols, 1), Randn(r, cols, 0.5)
 	for i := range z {
 		if r.IntN(10) == 0 {
 			z[i] = 0
@@ -57,17 +57,17 @@ func testBiasAct(t *testing.T, d dev) {
 		if act == ops.ReLU {
 			relu = 1
 		}
-		bp := d.upload(b)
+		bp := d.Upload(b)
 		for _, gb := range launchConfigs(rows * cols) {
-			y := d.upload(z)
-			d.launch("bias_act", gb[0], gb[1], y, bp, rows, cols, relu)
-			sameBits(t, act.String(), d.download(y, rows*cols), want)
+			y := d.Upload(z)
+			d.Launch("bias_act", gb[0], gb[1], y, bp, rows, cols, relu)
+			SameBits(t, act.String(), d.Download(y, rows*cols), want)
 		}
 	}
 }
 
 // ReLU keeps NaN and maps −0 to +0, as the engine's max(z, 0) does.
-func testBiasActEdges(t *testing.T, d dev) {
+func testBiasActEdges(t *testing.T, d Dev) {
 	inf := float32(math.Inf(1))
 	nan := float32(math.NaN())
 	negz := float32(math.Copysign(0, -1))
@@ -81,23 +81,23 @@ func testBiasActEdges(t *testing.T, d dev) {
 				want[i] = max(want[i], 0) // ops.biasAct's expression
 			}
 		}
-		y := d.upload(z)
-		d.launch("bias_act", 1, 64, y, d.upload(b), int32(1), int32(len(z)), int32(relu))
-		sameBits(t, "edges", d.download(y, len(z)), want)
+		y := d.Upload(z)
+		d.Launch("bias_act", 1, 64, y, d.Upload(b), int32(1), int32(len(z)), int32(relu))
+		SameBits(t, "edges", d.Download(y, len(z)), want)
 	}
 }
 
 // Sgemm (row-major through the operand swap) + bias_act is ops.DenseForward.
-func testDenseForward(t *testing.T, d dev) {
-	r := newRand(t)
+func testDenseForward(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const n, in, out = 256, 40, 64
-	x, w, b := randn(r, n*in, 1), randn(r, in*out, 0.3), randn(r, out, 0.1)
+	x, w, b := Randn(r, n*in, 1), Randn(r, in*out, 0.3), Randn(r, out, 0.1)
 	want := make([]float32, n*out)
 	ops.DenseForward(want, x, w, b, n, in, out, ops.ReLU)
-	y := d.alloc(n * out)
-	d.sgemm(false, false, out, n, in, 1, d.upload(w), out, d.upload(x), in, 0, y, out)
-	d.launch("bias_act", (n*out+127)/128, 128, y, d.upload(b), n, out, 1)
-	worst := within(t, "dense", d.download(y, n*out), f64s(want), func(i int) float64 {
+	y := d.Alloc(n * out)
+	d.Sgemm(false, false, out, n, in, 1, d.Upload(w), out, d.Upload(x), in, 0, y, out)
+	d.Launch("bias_act", (n*out+127)/128, 128, y, d.Upload(b), n, out, 1)
+	worst := within(t, "dense", d.Download(y, n*out), f64s(want), func(i int) float64 {
 		row, col := i/out, i%out
 		s := math.Abs(float64(b[col]))
 		for l := range in {
@@ -135,11 +135,11 @@ func engineReluGrad(t *testing.T) ops.ActGradOp {
 	return ops.ActGradOp{}
 }
 
-func testReluGrad(t *testing.T, d dev) {
-	r := newRand(t)
+func testReluGrad(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const rows, cols = 90, 33
 	const n = rows * cols
-	dy, y := randn(r, n, 1), randn(r, n, 1)
+	dy, y := Randn(r, n, 1), Randn(r, n, 1)
 	for i := range y {
 		switch r.IntN(4) {
 		case 0:
@@ -154,33 +154,33 @@ func testReluGrad(t *testing.T, d dev) {
 		t.Fatal(err)
 	}
 	want := res.(*tensor.Dense).Float32s()
-	yp := d.upload(y)
+	yp := d.Upload(y)
 	for _, gb := range launchConfigs(n) {
-		dz := d.alloc(n)
-		d.launch("relu_grad", gb[0], gb[1], dz, d.upload(dy), yp, n)
-		sameBits(t, "dz", d.download(dz, n), want)
+		dz := d.Alloc(n)
+		d.Launch("relu_grad", gb[0], gb[1], dz, d.Upload(dy), yp, n)
+		SameBits(t, "dz", d.Download(dz, n), want)
 		// In place, dz = dy.
-		dyp := d.upload(dy)
-		d.launch("relu_grad", gb[0], gb[1], dyp, dyp, yp, n)
-		sameBits(t, "dz in place", d.download(dyp, n), want)
+		dyp := d.Upload(dy)
+		d.Launch("relu_grad", gb[0], gb[1], dyp, dyp, yp, n)
+		SameBits(t, "dz in place", d.Download(dyp, n), want)
 	}
 }
 
 // col_sum equals ops.ColSumOp bit for bit: both add the rows in order.
-func testColSum(t *testing.T, d dev) {
-	r := newRand(t)
+func testColSum(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const rows, cols = 300, 40
-	x := randn(r, rows*cols, 1)
+	x := Randn(r, rows*cols, 1)
 	res, err := ops.ColSumOp{}.Do(tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(x)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := res.(*tensor.Dense).Float32s()
-	xp := d.upload(x)
+	xp := d.Upload(x)
 	for _, gb := range [][2]int{{1, 16}, {1, 64}, {2, 64}} {
-		out := d.alloc(cols)
-		d.launch("col_sum", gb[0], gb[1], out, xp, rows, cols)
-		sameBits(t, "col_sum", d.download(out, cols), want)
+		out := d.Alloc(cols)
+		d.Launch("col_sum", gb[0], gb[1], out, xp, rows, cols)
+		SameBits(t, "col_sum", d.Download(out, cols), want)
 	}
 }
 
@@ -210,7 +210,7 @@ type lossBatch struct {
 }
 
 func newLossBatch(t *testing.T, n int) *lossBatch {
-	rnd := newRand(t)
+	rnd := NewRand(t)
 	b := &lossBatch{n: n, out: make([]float32, 3*n), r: make([]float32, n), wt: make([]float32, n),
 		bceW: 0.5, gUp: 0.75}
 	for i := range n {
@@ -262,7 +262,7 @@ func (b *lossBatch) sums() (s, mag [5]float64) {
 	return s, mag
 }
 
-func testProbLoss(t *testing.T, d dev) {
+func testProbLoss(t *testing.T, d Dev) {
 	const n = 1000
 	b := newLossBatch(t, n)
 	lossOp, gradOp := engineProbLoss(t, float64(b.bceW))
@@ -279,35 +279,35 @@ func testProbLoss(t *testing.T, d dev) {
 	wantGrad := f64s(gv.(*tensor.Dense).Float32s())
 	gradTol := b.gradTolerances()
 
-	outP, rP, wtP := d.upload(b.out), d.upload(b.r), d.upload(b.wt)
+	outP, rP, wtP := d.Upload(b.out), d.Upload(b.r), d.Upload(b.wt)
 	for _, gb := range launchConfigs(n) {
-		acc := d.alloc(5)
-		d.launch("fill", 1, 64, acc, float32(0), 5)
-		d.launch("prob_loss", gb[0], gb[1], acc, outP, rP, wtP, n, b.bceW)
-		got := d.download(acc, 5)
+		acc := d.Alloc(5)
+		d.Launch("fill", 1, 64, acc, float32(0), 5)
+		d.Launch("prob_loss", gb[0], gb[1], acc, outP, rP, wtP, n, b.bceW)
+		got := d.Download(acc, 5)
 		worst := within(t, "acc", got, want[:], func(k int) float64 { return 1e-5 * mag[k] })
 		loss := float64(got[0]) / float64(got[1])
 		if math.Abs(loss-wantLoss) > 1e-5*math.Abs(wantLoss) {
 			t.Fatalf("loss acc[0]/acc[1] = %v, ops.ProbLossOp = %v", loss, wantLoss)
 		}
-		dP := d.alloc(3 * n)
-		d.launch("prob_loss_grad", gb[0], gb[1], dP, outP, rP, wtP, acc, n, b.bceW, b.gUp)
-		grad := d.download(dP, 3*n)
+		dP := d.Alloc(3 * n)
+		d.Launch("prob_loss_grad", gb[0], gb[1], dP, outP, rP, wtP, acc, n, b.bceW, b.gUp)
+		grad := d.Download(dP, 3*n)
 		gworst := within(t, "d", grad, wantGrad, func(i int) float64 { return gradTol[i] })
 		for i := range n {
 			if b.wt[i] == 0 {
-				sameBits(t, "padding row of d", grad[3*i:3*i+3], []float32{0, 0, 0})
+				SameBits(t, "padding row of d", grad[3*i:3*i+3], []float32{0, 0, 0})
 			}
 		}
 		t.Logf("grid %d block %d: loss %.7g (engine %.7g), worst |diff|/tolerance: acc %.3f, d %.3f",
 			gb[0], gb[1], loss, wantLoss, worst, gworst)
 	}
 	// Launches add into acc: a second launch doubles it.
-	acc := d.alloc(5)
-	d.launch("fill", 1, 64, acc, float32(0), 5)
-	d.launch("prob_loss", 2, 128, acc, outP, rP, wtP, n, b.bceW)
-	d.launch("prob_loss", 3, 64, acc, outP, rP, wtP, n, b.bceW)
-	within(t, "acc after two launches", d.download(acc, 5), []float64{2 * want[0], 2 * want[1], 2 * want[2], 2 * want[3], 2 * want[4]},
+	acc := d.Alloc(5)
+	d.Launch("fill", 1, 64, acc, float32(0), 5)
+	d.Launch("prob_loss", 2, 128, acc, outP, rP, wtP, n, b.bceW)
+	d.Launch("prob_loss", 3, 64, acc, outP, rP, wtP, n, b.bceW)
+	within(t, "acc after two launches", d.Download(acc, 5), []float64{2 * want[0], 2 * want[1], 2 * want[2], 2 * want[3], 2 * want[4]},
 		func(k int) float64 { return 2e-5 * mag[k] })
 }
 
@@ -342,32 +342,32 @@ func (b *lossBatch) gradTolerances() []float64 {
 
 // All weights 0: every sum and every gradient is exactly 0, even with NaN
 // rows and W = acc[1] = 0.
-func testProbLossZeroWeights(t *testing.T, d dev) {
+func testProbLossZeroWeights(t *testing.T, d Dev) {
 	const n = 64
 	b := newLossBatch(t, n)
 	clear(b.wt)
-	acc := d.alloc(5)
-	d.launch("fill", 1, 64, acc, float32(0), 5)
-	outP, rP, wtP := d.upload(b.out), d.upload(b.r), d.upload(b.wt)
-	d.launch("prob_loss", 1, 64, acc, outP, rP, wtP, n, b.bceW)
-	sameBits(t, "acc", d.download(acc, 5), make([]float32, 5))
-	dP := d.alloc(3 * n)
-	d.launch("prob_loss_grad", 1, 64, dP, outP, rP, wtP, acc, n, b.bceW, b.gUp)
-	sameBits(t, "d", d.download(dP, 3*n), make([]float32, 3*n))
+	acc := d.Alloc(5)
+	d.Launch("fill", 1, 64, acc, float32(0), 5)
+	outP, rP, wtP := d.Upload(b.out), d.Upload(b.r), d.Upload(b.wt)
+	d.Launch("prob_loss", 1, 64, acc, outP, rP, wtP, n, b.bceW)
+	SameBits(t, "acc", d.Download(acc, 5), make([]float32, 5))
+	dP := d.Alloc(3 * n)
+	d.Launch("prob_loss_grad", 1, 64, dP, outP, rP, wtP, acc, n, b.bceW, b.gUp)
+	SameBits(t, "d", d.Download(dP, 3*n), make([]float32, 3*n))
 }
 
 // adam_update with optim.Adam's StepScalars follows optim.Adam.Step.
-func testAdam(t *testing.T, d dev) {
-	r := newRand(t)
+func testAdam(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const n, steps = 1000, 50
-	w0 := randn(r, n, 1)
+	w0 := Randn(r, n, 1)
 	opt := optim.NewAdam(1e-3, []int{n})
 	wCPU := append([]float32(nil), w0...)
-	wP, gP, mP, vP := d.upload(w0), d.alloc(n), d.alloc(n), d.alloc(n)
-	d.launch("fill", 4, 128, mP, float32(0), n)
-	d.launch("fill", 4, 128, vP, float32(0), n)
+	wP, gP, mP, vP := d.Upload(w0), d.Alloc(n), d.Alloc(n), d.Alloc(n)
+	d.Launch("fill", 4, 128, mP, float32(0), n)
+	d.Launch("fill", 4, 128, vP, float32(0), n)
 	for step := 1; step <= steps; step++ {
-		g := randn(r, n, math.Pow(10, float64(r.IntN(5)-2)))
+		g := Randn(r, n, math.Pow(10, float64(r.IntN(5)-2)))
 		for i := range g {
 			if r.IntN(10) == 0 {
 				g[i] = 0
@@ -379,19 +379,19 @@ func testAdam(t *testing.T, d dev) {
 			t.Fatal(err)
 		}
 		gb := launchConfigs(n)[step%3]
-		d.launch("adam_update", gb[0], gb[1], wP, gP, mP, vP, float32(stepSize), float32(opt.Beta1),
+		d.Launch("adam_update", gb[0], gb[1], wP, gP, mP, vP, float32(stepSize), float32(opt.Beta1),
 			float32(opt.Beta2), float32(opt.Eps), float32(bc2Sqrt), n)
 	}
-	worst := within(t, "w", d.download(wP, n), f64s(wCPU), func(i int) float64 {
+	worst := within(t, "w", d.Download(wP, n), f64s(wCPU), func(i int) float64 {
 		return 1e-6 * max(1, math.Abs(float64(wCPU[i])))
 	})
 	t.Logf("adam after %d steps: worst |diff|/tolerance %.3f", steps, worst)
 }
 
-func testGatherRows(t *testing.T, d dev) {
-	r := newRand(t)
+func testGatherRows(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const srcRows, cols, rows, nValid = 50, 7, 40, 29
-	src := randn(r, srcRows*cols, 1)
+	src := Randn(r, srcRows*cols, 1)
 	idx := make([]int32, nValid)
 	for k := range idx {
 		idx[k] = int32(r.IntN(srcRows))
@@ -401,18 +401,18 @@ func testGatherRows(t *testing.T, d dev) {
 	for k, i := range idx {
 		copy(want[k*cols:(k+1)*cols], src[int(i)*cols:(int(i)+1)*cols])
 	}
-	srcP, idxP := d.upload(src), d.uploadInt32(idx)
+	srcP, idxP := d.Upload(src), d.UploadInt32(idx)
 	for _, gb := range launchConfigs(rows * cols) {
-		dst := d.alloc(rows * cols) // NaN-filled: the padding must be written
-		d.launch("gather_rows", gb[0], gb[1], dst, srcP, idxP, rows, cols, nValid)
-		sameBits(t, "dst", d.download(dst, rows*cols), want)
+		dst := d.Alloc(rows * cols) // NaN-filled: the padding must be written
+		d.Launch("gather_rows", gb[0], gb[1], dst, srcP, idxP, rows, cols, nValid)
+		SameBits(t, "dst", d.Download(dst, rows*cols), want)
 	}
 }
 
-func testGatherTargets(t *testing.T, d dev) {
-	r := newRand(t)
+func testGatherTargets(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const ny, rows, nValid = 60, 48, 45
-	y := randn(r, ny, 1)
+	y := Randn(r, ny, 1)
 	idx := make([]int32, nValid)
 	for k := range idx {
 		idx[k] = int32(r.IntN(ny))
@@ -421,38 +421,38 @@ func testGatherTargets(t *testing.T, d dev) {
 	for k, i := range idx {
 		wantR[k], wantW[k] = y[i], 1
 	}
-	yP, idxP := d.upload(y), d.uploadInt32(idx)
+	yP, idxP := d.Upload(y), d.UploadInt32(idx)
 	for _, gb := range launchConfigs(rows) {
-		rP, wtP := d.alloc(rows), d.alloc(rows)
-		d.launch("gather_targets", gb[0], gb[1], rP, wtP, yP, idxP, rows, nValid)
-		sameBits(t, "r", d.download(rP, rows), wantR)
-		sameBits(t, "wt", d.download(wtP, rows), wantW)
+		rP, wtP := d.Alloc(rows), d.Alloc(rows)
+		d.Launch("gather_targets", gb[0], gb[1], rP, wtP, yP, idxP, rows, nValid)
+		SameBits(t, "r", d.Download(rP, rows), wantR)
+		SameBits(t, "wt", d.Download(wtP, rows), wantW)
 	}
 }
 
-func testFillAddInto(t *testing.T, d dev) {
-	r := newRand(t)
+func testFillAddInto(t *testing.T, d Dev) {
+	r := NewRand(t)
 	const n = 777
-	a, b := randn(r, n, 1), randn(r, n, 1)
+	a, b := Randn(r, n, 1), Randn(r, n, 1)
 	for _, gb := range launchConfigs(n) {
-		x := d.alloc(n)
-		d.launch("fill", gb[0], gb[1], x, float32(-2.5), n)
+		x := d.Alloc(n)
+		d.Launch("fill", gb[0], gb[1], x, float32(-2.5), n)
 		want := make([]float32, n)
 		for i := range want {
 			want[i] = -2.5
 		}
-		sameBits(t, "fill", d.download(x, n), want)
+		SameBits(t, "fill", d.Download(x, n), want)
 
-		dst, src := d.upload(a), d.upload(b)
-		d.launch("add_into", gb[0], gb[1], dst, src, n)
+		dst, src := d.Upload(a), d.Upload(b)
+		d.Launch("add_into", gb[0], gb[1], dst, src, n)
 		for i := range want {
 			want[i] = a[i] + b[i]
 		}
-		sameBits(t, "add_into", d.download(dst, n), want)
-		d.launch("add_into", gb[0], gb[1], src, src, n) // in place: doubles
+		SameBits(t, "add_into", d.Download(dst, n), want)
+		d.Launch("add_into", gb[0], gb[1], src, src, n) // in place: doubles
 		for i := range want {
 			want[i] = b[i] + b[i]
 		}
-		sameBits(t, "add_into in place", d.download(src, n), want)
+		SameBits(t, "add_into in place", d.Download(src, n), want)
 	}
 }

@@ -19,7 +19,7 @@ type colMajor struct {
 func (m colMajor) at(i, j int) float32 { return m.data[i+j*m.ld] }
 
 func randColMajor(t testing.TB, rows, cols, ld int) colMajor {
-	return colMajor{rows, cols, ld, randn(newRand(t), ld*cols, 1)}
+	return colMajor{rows, cols, ld, Randn(NewRand(t), ld*cols, 1)}
 }
 
 // opAt returns op(X)(i, j).
@@ -35,7 +35,7 @@ func opAt(x colMajor, trans bool, i, j int) float64 {
 // rows, alpha and beta ≠ 0 and 1, within the float32 bound
 // (k+3)·u·(|alpha|·Σ|a||b| + |beta||c|); the padding rows of C (beyond m,
 // below ldc) are never touched; beta = 0 ignores NaN in C.
-func testSgemmFormula(t *testing.T, d dev) {
+func testSgemmFormula(t *testing.T, d Dev) {
 	const m, n, k = 13, 11, 17
 	for _, tA := range []bool{false, true} {
 		for _, tB := range []bool{false, true} {
@@ -81,9 +81,9 @@ func testSgemmFormula(t *testing.T, d dev) {
 						tol[i+j*C.ld] = (k + 3) * u * bound
 					}
 				}
-				cP := d.upload(C.data)
-				d.sgemm(tA, tB, m, n, k, alpha, d.upload(A.data), A.ld, d.upload(B.data), B.ld, beta, cP, C.ld)
-				got := d.download(cP, len(C.data))
+				cP := d.Upload(C.data)
+				d.Sgemm(tA, tB, m, n, k, alpha, d.Upload(A.data), A.ld, d.Upload(B.data), B.ld, beta, cP, C.ld)
+				got := d.Download(cP, len(C.data))
 				// The padding rows keep their NaN bits; within() cannot compare NaN.
 				for j := range n {
 					for i := m; i < C.ld; i++ {
@@ -104,19 +104,19 @@ func testSgemmFormula(t *testing.T, d dev) {
 // Sgemm(false, false, n, m, k, 1, B, n, A, k, 0, C, n), as the executor
 // does; the result matches gonum's row-major blas32.Gemm within the float32
 // dot-product bound.
-func testSgemmRowMajor(t *testing.T, d dev) {
-	r := newRand(t)
+func testSgemmRowMajor(t *testing.T, d Dev) {
+	r := NewRand(t)
 	for _, dims := range [][3]int{{256, 64, 40}, {5, 3, 1}, {1, 7, 9}, {33, 1, 4}, {1024, 256, 256}} {
 		m, n, k := dims[0], dims[1], dims[2]
-		a, b := randn(r, m*k, 1), randn(r, k*n, 1)
+		a, b := Randn(r, m*k, 1), Randn(r, k*n, 1)
 		want := make([]float32, m*n)
 		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
 			blas32.General{Rows: m, Cols: k, Stride: k, Data: a},
 			blas32.General{Rows: k, Cols: n, Stride: n, Data: b},
 			0, blas32.General{Rows: m, Cols: n, Stride: n, Data: want})
-		c := d.alloc(m * n)
-		d.sgemm(false, false, n, m, k, 1, d.upload(b), n, d.upload(a), k, 0, c, n)
-		within(t, fmt.Sprint(dims), d.download(c, m*n), f64s(want), func(i int) float64 {
+		c := d.Alloc(m * n)
+		d.Sgemm(false, false, n, m, k, 1, d.Upload(b), n, d.Upload(a), k, 0, c, n)
+		within(t, fmt.Sprint(dims), d.Download(c, m*n), f64s(want), func(i int) float64 {
 			row, col := i/n, i%n
 			var mag float64
 			for l := range k {

@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/kairoscope/kairoscope/cuda"
+	"github.com/kairoscope/kairoscope/cuda/devicetest"
 	"github.com/kairoscope/kairoscope/cuda/kernels"
 )
 
-func newDev(t *testing.T, opt Options) (*Emulator, dev) {
+func newDev(t *testing.T, opt Options) (*Emulator, devicetest.Dev) {
 	e := New(opt)
 	t.Cleanup(func() { e.Close() })
-	return e, dev{t, e}
+	return e, devicetest.Must(t, e)
 }
 
 // The launch table knows exactly the kernels of kernels.cu, with one access
@@ -60,7 +61,7 @@ func TestPtrsAreFakeAlignedAndApart(t *testing.T) {
 
 func TestNewMemoryIsNaN(t *testing.T) {
 	_, d := newDev(t, Options{})
-	for i, v := range d.download(d.alloc(10), 10) {
+	for i, v := range d.Download(d.Alloc(10), 10) {
 		if math.Float32bits(v) != nanBits {
 			t.Fatalf("word %d of new memory is %#08x, want %#08x", i, math.Float32bits(v), nanBits)
 		}
@@ -121,7 +122,7 @@ func TestFreeRefusesWhatItDidNotAllocate(t *testing.T) {
 
 func TestCopiesAreBoundsChecked(t *testing.T) {
 	e, d := newDev(t, Options{})
-	p := d.alloc(8)
+	p := d.Alloc(8)
 	wantErr(t, e.CopyIn(p, make([]float32, 9)), cuda.ErrIllegalAddress, "dst", "needs 36 bytes", "has 32")
 	wantErr(t, e.CopyIn(p+16, make([]float32, 5)), cuda.ErrIllegalAddress, "has 16")
 	wantErr(t, e.CopyInInt32(p+2, []int32{1}), cuda.ErrIllegalAddress, "not 4-byte aligned")
@@ -131,7 +132,7 @@ func TestCopiesAreBoundsChecked(t *testing.T) {
 	if err := e.CopyIn(p, make([]float32, 8)); err != nil {
 		t.Fatalf("a refused copy poisoned the device: %v", err)
 	}
-	q := d.alloc(4)
+	q := d.Alloc(4)
 	if err := e.Free(q); err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +145,8 @@ func TestCopiesAreBoundsChecked(t *testing.T) {
 
 func TestLaunchArguments(t *testing.T) {
 	e, d := newDev(t, Options{})
-	x := d.alloc(16)
-	zero := d.uploadInt32([]int32{0})
+	x := d.Alloc(16)
+	zero := d.UploadInt32([]int32{0})
 	cases := []struct {
 		name     string
 		grid     int
@@ -176,9 +177,9 @@ func TestLaunchArguments(t *testing.T) {
 		wantErr(t, err, c.sentinel, c.says...)
 	}
 	// None of these is sticky, and none counts as a launch.
-	d.launch("fill", 1, 32, x, float32(1), 16)
-	d.launch("add_into", 1, 32, x, x, 16) // identical ranges: in place
-	d.launch("relu_grad", 1, 32, x, x, x, 16)
+	d.Launch("fill", 1, 32, x, float32(1), 16)
+	d.Launch("add_into", 1, 32, x, x, 16) // identical ranges: in place
+	d.Launch("relu_grad", 1, 32, x, x, x, 16)
 	if c := e.Counters().Launches; len(c) != 3 || c["fill"] != 1 {
 		t.Errorf("launches %v", c)
 	}
@@ -188,7 +189,7 @@ func TestLaunchArguments(t *testing.T) {
 // and loses the device: later work fails, Free and Close still work.
 func TestOutOfBoundsLaunchIsStickyIllegalAddress(t *testing.T) {
 	e, d := newDev(t, Options{})
-	y, b := d.alloc(4*8), d.alloc(7)
+	y, b := d.Alloc(4*8), d.Alloc(7)
 	err := e.Launch("bias_act", 1, 32, y, b, 4, 8, 1)
 	wantErr(t, err, cuda.ErrIllegalAddress, "launch bias_act", "CUDA_ERROR_ILLEGAL_ADDRESS", "b = ", "needs 32 bytes", "has 28")
 	wantErr(t, e.Launch("fill", 1, 32, y, float32(0), 32), cuda.ErrIllegalAddress, "lost by an earlier error", "b = ")
@@ -216,34 +217,34 @@ func TestGatherIndicesAreChecked(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e, d := newDev(t, Options{})
-			src, dst := d.alloc(5*2), d.alloc(4*2)
-			err := e.Launch("gather_rows", 1, 32, dst, src, d.uploadInt32(c.idx), 4, 2, 2)
+			src, dst := d.Alloc(5*2), d.Alloc(4*2)
+			err := e.Launch("gather_rows", 1, 32, dst, src, d.UploadInt32(c.idx), 4, 2, 2)
 			wantErr(t, err, cuda.ErrIllegalAddress, c.says...)
 		})
 	}
 	t.Run("targets", func(t *testing.T) {
 		e, d := newDev(t, Options{})
-		y, r, wt := d.alloc(5), d.alloc(4), d.alloc(4)
-		err := e.Launch("gather_targets", 1, 32, r, wt, y, d.uploadInt32([]int32{4, 5}), 4, 2)
+		y, r, wt := d.Alloc(5), d.Alloc(4), d.Alloc(4)
+		err := e.Launch("gather_targets", 1, 32, r, wt, y, d.UploadInt32([]int32{4, 5}), 4, 2)
 		wantErr(t, err, cuda.ErrIllegalAddress, "y = ", "needs 24 bytes")
 	})
 	t.Run("idx itself", func(t *testing.T) {
 		e, d := newDev(t, Options{})
-		src, dst := d.alloc(5*2), d.alloc(4*2)
-		err := e.Launch("gather_rows", 1, 32, dst, src, d.uploadInt32([]int32{1}), 4, 2, 3)
+		src, dst := d.Alloc(5*2), d.Alloc(4*2)
+		err := e.Launch("gather_rows", 1, 32, dst, src, d.UploadInt32([]int32{1}), 4, 2, 3)
 		wantErr(t, err, cuda.ErrIllegalAddress, "idx = ", "needs 12 bytes")
 	})
 }
 
 func TestCountersCountEverything(t *testing.T) {
 	e, d := newDev(t, Options{})
-	x := d.upload(make([]float32, 12))  // alloc 48 B, 48 B in
-	idx := d.uploadInt32([]int32{1, 2}) // alloc 8 B, 8 B in
-	d.launch("fill", 1, 32, x, float32(2), 10)
-	d.launch("fill", 1, 32, x, float32(3), 10)
-	d.launch("add_into", 1, 32, x, x, 10)
-	d.sgemm(false, false, 2, 2, 2, 1, x, 2, x+16, 2, 0, x+32, 2)
-	_ = d.download(x, 10) // 40 B out, a sync
+	x := d.Upload(make([]float32, 12))  // alloc 48 B, 48 B in
+	idx := d.UploadInt32([]int32{1, 2}) // alloc 8 B, 8 B in
+	d.Launch("fill", 1, 32, x, float32(2), 10)
+	d.Launch("fill", 1, 32, x, float32(3), 10)
+	d.Launch("add_into", 1, 32, x, x, 10)
+	d.Sgemm(false, false, 2, 2, 2, 1, x, 2, x+16, 2, 0, x+32, 2)
+	_ = d.Download(x, 10) // 40 B out, a sync
 	if err := e.Synchronize(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/kairoscope/kairoscope/cuda"
+	"github.com/kairoscope/kairoscope/cuda/devicetest"
 )
 
 // colMajor is a column-major matrix as cuBLAS stores it: element (i, j) at
@@ -16,7 +17,7 @@ type colMajor struct {
 func (m colMajor) at(i, j int) float32 { return m.data[i+j*m.ld] }
 
 func randColMajor(t testing.TB, rows, cols, ld int) colMajor {
-	m := colMajor{rows, cols, ld, randn(newRand(t), ld*cols, 1)}
+	m := colMajor{rows, cols, ld, devicetest.Randn(devicetest.NewRand(t), ld*cols, 1)}
 	return m
 }
 
@@ -38,18 +39,18 @@ func TestSgemmIsBitForBitItsDocumentedArithmetic(t *testing.T) {
 	}
 	e := New(Options{})
 	defer e.Close()
-	d := dev{t, e}
-	cP := d.upload(C.data)
-	d.sgemm(true, false, m, n, k, alpha, d.upload(A.data), A.ld, d.upload(B.data), B.ld, beta, cP, C.ld)
-	sameBits(t, "C", d.download(cP, len(want)), want)
+	d := devicetest.Must(t, e)
+	cP := d.Upload(C.data)
+	d.Sgemm(true, false, m, n, k, alpha, d.Upload(A.data), A.ld, d.Upload(B.data), B.ld, beta, cP, C.ld)
+	devicetest.SameBits(t, "C", d.Download(cP, len(want)), want)
 }
 
 func TestSgemmChecksItsOperands(t *testing.T) {
-	newDev := func(t *testing.T) (*Emulator, dev, cuda.Ptr, cuda.Ptr, cuda.Ptr) {
+	newDev := func(t *testing.T) (*Emulator, devicetest.Dev, cuda.Ptr, cuda.Ptr, cuda.Ptr) {
 		e := New(Options{})
 		t.Cleanup(func() { e.Close() })
-		d := dev{t, e}
-		return e, d, d.alloc(4 * 6), d.alloc(6 * 5), d.alloc(4 * 5)
+		d := devicetest.Must(t, e)
+		return e, d, d.Alloc(4 * 6), d.Alloc(6 * 5), d.Alloc(4 * 5)
 	}
 	t.Run("leading dimensions", func(t *testing.T) {
 		e, _, a, b, c := newDev(t)
