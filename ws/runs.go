@@ -40,9 +40,8 @@ func newRecords(l *runlog.Log, log zerolog.Logger) *records {
 // watch keeps the mirror until ctx is done, watching again after a
 // failure (a NATS server restart).
 func (rs *records) watch(ctx context.Context) {
-	var once sync.Once
-	for ctx.Err() == nil {
-		err := rs.l.WatchRecords(ctx, func(r runlog.Record, deleted bool) {
+	again(ctx, rs.log, "watching the run records", rs.ready, func(ready func()) error {
+		return rs.l.WatchRecords(ctx, func(r runlog.Record, deleted bool) {
 			rs.mu.Lock()
 			if deleted {
 				delete(rs.recs, r.ID)
@@ -53,11 +52,22 @@ func (rs *records) watch(ctx context.Context) {
 			if !deleted && rs.onChange != nil {
 				rs.onChange(r)
 			}
-		}, func() { once.Do(func() { close(rs.ready) }) })
+		}, ready)
+	})
+}
+
+// again runs do until ctx is done, again a second after each return (a
+// NATS server restart, a broken watch), and closes ready the first time
+// do calls the function it is given.
+func again(ctx context.Context, log zerolog.Logger, what string, ready chan struct{}, do func(ready func()) error) {
+	var once sync.Once
+	signal := func() { once.Do(func() { close(ready) }) }
+	for ctx.Err() == nil {
+		err := do(signal)
 		if ctx.Err() != nil {
 			return
 		}
-		rs.log.Warn().Err(err).Msg("ws: watching the run records; again in 1s")
+		log.Warn().Err(err).Msgf("ws: %s; again in 1s", what)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -144,24 +154,15 @@ func message(ev runlog.Event) hub.Message {
 
 // follow delivers live messages until ctx is done.
 func (f *feed) follow(ctx context.Context) {
-	var once sync.Once
-	for ctx.Err() == nil {
-		err := f.l.Follow(ctx, func(ev runlog.Event) {
+	again(ctx, f.log, "following the run log", f.started, func(started func()) error {
+		return f.l.Follow(ctx, func(ev runlog.Event) {
 			f.hubFor(ev.Run).Append(message(ev))
 			f.streamSeq.Store(ev.StreamSeq)
 			if f.lag != nil && !ev.Stored.IsZero() {
 				f.lag.Observe(time.Since(ev.Stored).Seconds())
 			}
-		}, func() { once.Do(func() { close(f.started) }) })
-		if ctx.Err() != nil {
-			return
-		}
-		f.log.Warn().Err(err).Msg("ws: following the run log; again in 1s")
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+		}, started)
+	})
 }
 
 // ensure makes sure run id's hub has its history, loading it from the log
