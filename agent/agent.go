@@ -211,6 +211,12 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	spec := rec.Spec
 	if rec.Lane == runlog.LaneTrain && a.cfg.Reports != "" {
 		spec.Reports = filepath.Join(a.cfg.Reports, rec.ID)
+		if rec.Attempt > 1 {
+			// A new attempt starts from scratch: an earlier one's reports,
+			// here or in the object store, would mix with its own.
+			os.RemoveAll(spec.Reports)
+			a.l.DeleteBlobs(ctx, runlog.ReportBlob(rec.ID, ""))
+		}
 	}
 	if err := a.resolveData(ctx, &spec); err != nil {
 		log.Error().Err(err).Msg("agent: the job's dataset version")

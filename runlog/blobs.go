@@ -134,3 +134,17 @@ func (l *Log) FollowCharts(ctx context.Context, fn func(msg []byte)) error {
 	<-ctx.Done()
 	return sub.Unsubscribe()
 }
+
+// DeleteBlobs deletes the objects whose name starts with prefix.
+func (l *Log) DeleteBlobs(ctx context.Context, prefix string) error {
+	blobs, err := l.ListBlobs(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, b := range blobs {
+		if err := l.blobs.Delete(ctx, prefix+b.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("runlog: deleting %s: %w", prefix+b.Name, err)
+		}
+	}
+	return nil
+}

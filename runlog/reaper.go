@@ -81,11 +81,7 @@ func (l *Log) Prune(ctx context.Context, recs []Record) {
 			l.log.Warn().Err(err).Str("run_id", r.ID).Msg("runlog: pruning a run's log")
 			continue
 		}
-		if files, err := l.ListBlobs(ctx, ReportBlob(r.ID, "")); err == nil {
-			for _, f := range files {
-				l.blobs.Delete(ctx, ReportBlob(r.ID, f.Name))
-			}
-		}
+		l.DeleteBlobs(ctx, ReportBlob(r.ID, ""))
 		l.runs.Purge(ctx, r.ID)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -437,7 +438,10 @@ func TestPredictWorkerFailure(t *testing.T) {
 func TestShutdownHandsRunsBack(t *testing.T) {
 	var attempts atomic.Int32
 	jobs := &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
-		if attempts.Add(1) == 1 {
+		n := attempts.Add(1)
+		os.MkdirAll(spec.Reports, 0o755)
+		os.WriteFile(filepath.Join(spec.Reports, fmt.Sprintf("attempt%d.txt", n)), nil, 0o644)
+		if n == 1 {
 			emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
 			<-ctx.Done()
 			return ctx.Err()
@@ -482,6 +486,10 @@ func TestShutdownHandsRunsBack(t *testing.T) {
 	rec2 := waitState(t, ts2, id, runlog.StateCompleted)
 	if rec2.Attempt != 2 || rec2.Retries != 0 {
 		t.Errorf("record %+v", rec2)
+	}
+	// The reports are attempt 2's alone.
+	if files, _ := st.l.ListBlobs(context.Background(), runlog.ReportBlob(id, "")); len(files) != 1 || files[0].Name != "attempt2.txt" {
+		t.Errorf("reports %+v, want attempt2.txt alone", files)
 	}
 }
 
