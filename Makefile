@@ -65,16 +65,31 @@ test: test-deps ## vet and run every test (CPU; the emulator stands in for the G
 	$(GO) test -count=1 -tags openblas ./engine/...
 	$(GO) test -count=1 -race ./ws/... ./worker ./runlog ./agent
 
+# wscat, the seed's WebSocket test tool, is pinned by the lockfile in
+# WSCAT_DIR and installed there, not globally. The stamp is the lockfile it
+# was installed from: a changed lockfile installs it again.
+WSCAT_DIR = cmd/kairoscope/testdata/wscat
+WSCAT_STAMP = $(WSCAT_DIR)/node_modules/.installed-package-lock.json
+
 .PHONY: test-deps
-test-deps: deps-gpu ## install what the tests use, when missing: chromium, python3-websockets, libopenblas-dev, the CUDA toolkit
+test-deps: deps-gpu ## install what the tests use, when missing: chromium, python3-websockets, Qt 5 WebSockets and g++, npm, libopenblas-dev, the CUDA toolkit (apt); wscat (npm ci)
 	@missing=""; \
 	  [ -n "$(HAVE_OPENBLAS)" ] || missing="$$missing libopenblas-dev"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  $(PYTHON) -c 'import websockets' >/dev/null 2>&1 || missing="$$missing python3-websockets"; \
+	  command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
+	  command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	  pkg-config --exists Qt5Core 2>/dev/null || missing="$$missing qtbase5-dev"; \
+	  pkg-config --exists Qt5WebSockets 2>/dev/null || missing="$$missing libqt5websockets5-dev"; \
+	  command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing$$missing"; \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing; \
 	  fi
+	@if ! cmp -s $(WSCAT_DIR)/package-lock.json $(WSCAT_STAMP) || [ ! -x $(WSCAT_DIR)/node_modules/.bin/wscat ]; then \
+	  echo "installing wscat into $(WSCAT_DIR) (npm ci)"; \
+	  (cd $(WSCAT_DIR) && npm ci --no-audit --no-fund) && cp $(WSCAT_DIR)/package-lock.json $(WSCAT_STAMP); \
+	fi
 
 # deps-blas installs libopenblas-dev when it is missing, as test-deps does,
 # where that is possible (root and apt-get: a fresh Debian machine), so that
