@@ -192,19 +192,21 @@ func TestE2ESeedClientsJoinAfterEarlierRuns(t *testing.T) {
 		con := openClient(t, browser, addr, "predict_client.js")
 		con.waitFor(t, forecastWait, "Connexion fermée proprement")
 		var got []string
-		infos, results, steps := 0, 0, 0
+		// Other "Info:" lines may come (a GPU worker that fell back to the
+		// CPU says so); each forecast has one "Chargement des données".
+		loads, results, steps := 0, 0, 0
 		for _, m := range con.calls() {
 			got = append(got, m.Text)
 			switch {
-			case strings.HasPrefix(m.Text, "Info: "):
-				infos++
+			case m.Text == "Info: Chargement des données...":
+				loads++
 			case strings.HasPrefix(m.Text, "Résultat Reçu:"):
 				results++
 			case strings.HasPrefix(m.Text, "Progression: "):
 				steps++
 			}
 		}
-		if len(got) < 4 || got[0] != "Connexion établie" || got[1] != "Info: Chargement des données..." || infos != 1 || results != 1 || steps == 0 ||
+		if len(got) < 4 || got[0] != "Connexion établie" || got[1] != "Info: Chargement des données..." || loads != 1 || results != 1 || steps == 0 ||
 			!strings.HasPrefix(got[len(got)-2], "Résultat Reçu:") || got[len(got)-1] != "Connexion fermée proprement" {
 			t.Errorf("console %q, want one forecast: \"Connexion établie\", its one \"Info: Chargement des données...\", its progress, "+
 				"its one \"Résultat Reçu: …\", then \"Connexion fermée proprement\"", got)
