@@ -161,11 +161,7 @@ type PredictionDelta struct {
 	// what fold_complete and the predictions CSV score. The deltas sent
 	// during training carry p_up_cal uncalibrated (equal to p_up_raw): the
 	// calibrator is fitted when the fold ends. Not in the seed.
-	Final bool `json:"final,omitempty"`
-	// Omitted counts the rows left out of Predictions: /ws sends the
-	// deltas of training epochs without their rows unless the client asks
-	// for them with ?deltas=all. Not in the seed.
-	Omitted     int          `json:"omitted,omitempty"`
+	Final       bool         `json:"final,omitempty"`
 	Predictions []Prediction `json:"predictions"`
 }
 

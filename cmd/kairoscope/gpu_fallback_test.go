@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,9 +20,13 @@ import (
 )
 
 // buildCUDAWorker builds the real GPU worker (tag gpu, against Debian's
-// CUDA toolkit), once.
+// CUDA toolkit), once, in a folder of its own: beside the kairoscope binary
+// every later server of the run would find it and try it first.
 var buildCUDAWorker = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(e2eDir, "kairoscope-cuda")
+	bin := filepath.Join(e2eDir, "gpu", "kairoscope-cuda")
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "go", "build", "-tags", "gpu", "-o", bin, "../kairoscope-cuda").CombinedOutput()
