@@ -41,15 +41,15 @@ func hash(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// kill SIGKILLs the server, as a crash would, and waits for it to die.
-func (s *server) kill(t *testing.T) {
+// kill SIGKILLs the process, as a crash would, and waits for it to die.
+func (c *child) kill(t *testing.T) {
 	t.Helper()
-	s.killed = true
-	s.signal(t, os.Kill)
+	c.killed = true
+	c.signal(t, os.Kill)
 	select {
-	case <-s.exited:
+	case <-c.exited:
 	case <-time.After(serverStopWait):
-		t.Fatal("the server did not die of SIGKILL")
+		t.Fatalf("%s did not die of SIGKILL", c.what)
 	}
 }
 

@@ -557,17 +557,23 @@ func postRun(t *testing.T, addr, body string) string {
 	return info.RunID
 }
 
+// child is one kairoscope child process: its log and its exit.
+type child struct {
+	what    string // "kairoscope serve", "kairoscope agent": for messages
+	cmd     *exec.Cmd
+	logs    *syncBuffer   // its stderr: zerolog JSON lines
+	exited  chan struct{} // closed once it has exited
+	waitErr error         // valid once exited is closed
+	killed  bool          // the test killed it on purpose: its exit status is no failure
+}
+
 // server is one `kairoscope serve` child process.
 type server struct {
-	cmd      *exec.Cmd
+	*child
 	addr     string // host:port it listens on
 	reports  string
-	data     string        // --data-dir: the embedded NATS store, the agent's name
-	datasets string        // its --datasets folder
-	logs     *syncBuffer   // its stderr: zerolog JSON lines
-	exited   chan struct{} // closed once it has exited
-	waitErr  error         // valid once exited is closed
-	killed   bool          // the test killed it on purpose: its exit status is no failure
+	data     string // --data-dir: the embedded NATS store, the agent's name
+	datasets string // its --datasets folder
 }
 
 // startServer starts `kairoscope serve --addr 127.0.0.1:0` with a fresh
@@ -583,11 +589,7 @@ func startServer(t *testing.T) *server {
 // serve flags.
 func startServerWith(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
-	bin, err := buildKairoscope()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{reports: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{reports: t.TempDir()}
 	if i := slices.Index(args, "--datasets"); i >= 0 && i+1 < len(args) {
 		s.datasets = args[i+1]
 	} else {
@@ -600,105 +602,129 @@ func startServerWith(t *testing.T, env []string, args ...string) *server {
 		s.data = t.TempDir()
 		args = append(args, "--data-dir", s.data)
 	}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--reports", s.reports}, args...)...)
-	// The seed clients cannot send a token, and a GPU worker named in the
-	// environment would change which worker runs.
-	s.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "KAIROSCOPE_TOKEN=") || strings.HasPrefix(kv, "KAIROSCOPE_CUDA_WORKER=") || strings.HasPrefix(kv, commitPauseEnv+"=")
-	})
-	s.cmd.Env = append(s.cmd.Env, env...)
-	// Signals go to the server alone (its workers hear from it), and it dies
-	// with the test binary if that is killed (go test -timeout).
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr, err := s.cmd.StderrPipe()
+	addr := make(chan string, 1)
+	s.child = startChild(t, "kairoscope serve", env, append([]string{"serve", "--addr", "127.0.0.1:0", "--reports", s.reports}, args...),
+		func(line []byte) bool {
+			var l struct{ Message, Addr string }
+			if json.Unmarshal(line, &l) == nil && l.Message == "kairoscope listening" && l.Addr != "" {
+				addr <- l.Addr
+				return true
+			}
+			return false
+		})
+	s.addr = <-addr
+	return s
+}
+
+// startChild starts the built kairoscope with args and added environment
+// variables, and waits until ready says yes to a line of its log. At the
+// end of the test it sends SIGTERM, unless the process has already exited,
+// and fails if it does not exit 0 within serverStopWait. On failure the
+// test shows its log's end.
+func startChild(t *testing.T, what string, env, args []string, ready func(line []byte) bool) *child {
+	t.Helper()
+	bin, err := buildKairoscope()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.cmd.Start(); err != nil {
+	c := &child{what: what, logs: &syncBuffer{}, exited: make(chan struct{})}
+	c.cmd = exec.Command(bin, args...)
+	// The seed clients cannot send a token, and a GPU worker named in the
+	// environment would change which worker runs.
+	c.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "KAIROSCOPE_TOKEN=") || strings.HasPrefix(kv, "KAIROSCOPE_CUDA_WORKER=") ||
+			strings.HasPrefix(kv, "KAIROSCOPE_NATS=") || strings.HasPrefix(kv, commitPauseEnv+"=")
+	})
+	c.cmd.Env = append(c.cmd.Env, env...)
+	// Signals go to the process alone (its workers hear from it), and it
+	// dies with the test binary if that is killed (go test -timeout).
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stderr, err := c.cmd.StderrPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	isReady := make(chan struct{})
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			s.logs.Write(append(sc.Bytes(), '\n'))
-			var l struct{ Message, Addr string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "kairoscope listening" && l.Addr != "" {
-				select {
-				case addr <- l.Addr:
-				default:
-				}
+			c.logs.Write(append(sc.Bytes(), '\n'))
+			if ready != nil && ready(sc.Bytes()) {
+				ready = nil
+				close(isReady)
 			}
 		}
 		io.Copy(io.Discard, stderr)
 	}()
 	go func() {
 		<-copied // Wait closes the pipe: read it all first
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
+		c.waitErr = c.cmd.Wait()
+		close(c.exited)
 	}()
 	t.Cleanup(func() {
 		select {
-		case <-s.exited:
+		case <-c.exited:
 		default:
-			s.signal(t, syscall.SIGTERM)
+			c.cmd.Process.Signal(syscall.SIGCONT) // a test that failed while it was stopped
+			c.signal(t, syscall.SIGTERM)
 		}
-		if err := s.wait(serverStopWait); err != nil {
-			t.Errorf("stopping the server: %v", err)
+		if err := c.wait(serverStopWait); err != nil {
+			t.Errorf("stopping %s: %v", c.what, err)
 		}
 		if t.Failed() {
-			t.Logf("server log (last %d lines):\n%s", serverLogTail, s.logs.tail(serverLogTail))
+			t.Logf("%s log (last %d lines):\n%s", c.what, serverLogTail, c.logs.tail(serverLogTail))
 		}
 	})
 	select {
-	case s.addr = <-addr:
-	case <-s.exited:
-		t.Fatalf("kairoscope serve exited before listening: %v", s.waitErr)
+	case <-isReady:
+	case <-c.exited:
+		t.Fatalf("%s exited before it was ready: %v\n%s", what, c.waitErr, c.logs.tail(serverLogTail))
 	case <-time.After(serverStartWait):
-		t.Fatalf("kairoscope serve did not log \"kairoscope listening\" within %v", serverStartWait)
+		t.Fatalf("%s was not ready within %v\n%s", what, serverStartWait, c.logs.tail(serverLogTail))
 	}
-	return s
+	return c
 }
 
-func (s *server) signal(t *testing.T, sig os.Signal) {
+func (c *child) signal(t *testing.T, sig os.Signal) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signalling the server: %v", err)
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling %s: %v", c.what, err)
 	}
 }
 
-// wait returns nil once the server has exited 0 within d, leaving no worker
-// behind. If it has not exited by then, it kills the server's process group
-// and says so.
-func (s *server) wait(d time.Duration) error {
+// wait returns nil once the process has exited 0 within d, leaving no
+// process of its group behind. If it has not exited by then, it kills the
+// process group and says so.
+func (c *child) wait(d time.Duration) error {
 	select {
-	case <-s.exited:
+	case <-c.exited:
 	case <-time.After(d):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
-		return fmt.Errorf("kairoscope serve did not exit within %v of SIGTERM; killed it", d)
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-c.exited
+		return fmt.Errorf("%s did not exit within %v of SIGTERM; killed it", c.what, d)
 	}
 	var errs []error
-	if s.waitErr != nil && !s.killed {
-		errs = append(errs, fmt.Errorf("kairoscope serve exited with %v, want 0", s.waitErr))
+	if c.waitErr != nil && !c.killed {
+		errs = append(errs, fmt.Errorf("%s exited with %v, want 0", c.what, c.waitErr))
 	}
-	if s.groupAlive(orphanWait) {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		errs = append(errs, errors.New("a worker outlived kairoscope serve; killed it"))
+	if c.groupAlive(orphanWait) {
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		errs = append(errs, fmt.Errorf("a process of its group outlived %s; killed it", c.what))
 	}
 	return errors.Join(errs...)
 }
 
-// groupAlive reports whether a process of the server's group (the server
-// started its workers in it) is still there after d. The orphans of a dead
-// server need a moment to be reaped.
-func (s *server) groupAlive(d time.Duration) bool {
+// groupAlive reports whether a process of the child's group is still there
+// after d. The orphans of a dead process need a moment to be reaped.
+func (c *child) groupAlive(d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if err := syscall.Kill(-s.cmd.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(-c.cmd.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
 			return false
 		}
 		if time.Now().After(deadline) {
