@@ -185,6 +185,14 @@ var (
 	errLostLease = errors.New("could not renew the lease in time")
 )
 
+// lostHold reports whether the agent no longer holds its run (fenced) or
+// may not (its lease ran out unrenewed, so another agent may take it): it
+// must then write nothing more, not even what its worker still says while
+// it stops, such as a training_error for the SIGTERM.
+func lostHold(cause error) bool {
+	return errors.Is(cause, errFenced) || errors.Is(cause, errLostLease)
+}
+
 // execute runs one held job to its end.
 func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	rec := job.Rec
@@ -198,7 +206,19 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	// The log is written with a context of its own: at shutdown the
 	// agent still writes how its runs were handed back.
 	ctx := context.WithoutCancel(agentCtx)
-	workCtx, stop := context.WithCancelCause(ctx)
+	workCtx, stopWork := context.WithCancelCause(ctx)
+	// The worker's messages are written with writeCtx, dropped the moment
+	// the agent loses its hold on the run: an append waiting on an
+	// unreachable server then gives up, so the worker's output is read
+	// (and discarded) again and the worker can stop.
+	writeCtx, dropWrites := context.WithCancel(ctx)
+	defer dropWrites()
+	stop := func(cause error) {
+		if lostHold(cause) {
+			dropWrites()
+		}
+		stopWork(cause)
+	}
 	defer stop(nil)
 	go func() {
 		select {
@@ -238,13 +258,15 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	var terminal *terminalMsg
 	notes := &milestones{}
 	err := a.jobs.Run(workCtx, spec, rec.Device, func(msg []byte) {
-		if context.Cause(workCtx) == errFenced {
-			return // write nothing more
+		if lostHold(context.Cause(workCtx)) {
+			return // write nothing more: the worker's last words would be another attempt's
 		}
 		t := parseTerminal(msg)
 		began := time.Now()
-		if err := job.Append(ctx, msg, t != nil); err != nil {
-			log.Error().Err(err).Msg("agent: appending to the run's log")
+		if err := job.Append(writeCtx, msg, t != nil); err != nil {
+			if !lostHold(context.Cause(workCtx)) {
+				log.Error().Err(err).Msg("agent: appending to the run's log")
+			}
 			stop(errFenced)
 			return
 		}
@@ -254,13 +276,13 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 			return
 		}
 		for _, n := range notes.observe(msg) {
-			a.appendJSON(ctx, job, n, stop)
+			a.appendJSON(writeCtx, job, n, stop)
 		}
 	})
 	cause := context.Cause(workCtx)
 	stop(nil)
 	<-renewed
-	if cause != errFenced && cause != errLostLease {
+	if !lostHold(cause) {
 		// Before the record says the run ended: a client that then asks for
 		// the reports finds them, on any replica.
 		a.uploadReports(ctx, rec.ID, spec.Reports, log)
@@ -292,7 +314,7 @@ func (a *Agent) settle(ctx context.Context, job *runlog.Job, terminal *terminalM
 		return true
 	}
 	switch {
-	case errors.Is(cause, errFenced) || errors.Is(cause, errLostLease):
+	case lostHold(cause):
 		// Another attempt holds the run, or may: write and acknowledge
 		// nothing; the worker is already stopped.
 		log.Warn().Err(cause).Msg("agent: stopped the worker of a run it no longer holds")
