@@ -193,6 +193,12 @@ func lostHold(cause error) bool {
 	return errors.Is(cause, errFenced) || errors.Is(cause, errLostLease)
 }
 
+// stopping reports whether the agent is stopping the worker of a run it
+// still holds: the run is cancelled, or the agent shuts down.
+func stopping(cause error) bool {
+	return errors.Is(cause, errCancelled) || errors.Is(cause, errShutdown)
+}
+
 // execute runs one held job to its end.
 func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	rec := job.Rec
@@ -262,6 +268,11 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 			return // write nothing more: the worker's last words would be another attempt's
 		}
 		t := parseTerminal(msg)
+		if t != nil && t.failed() && stopping(context.Cause(workCtx)) {
+			// The worker's error for the SIGTERM the agent sent it: the
+			// agent writes how the run ended (cancelled, or handed back).
+			return
+		}
 		began := time.Now()
 		if err := job.Append(writeCtx, msg, t != nil); err != nil {
 			if !lostHold(context.Cause(workCtx)) {

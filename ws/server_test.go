@@ -281,13 +281,21 @@ func TestBadRunRequests(t *testing.T) {
 	}
 }
 
+// untilStopped waits until the worker is stopped, then says so as a real
+// worker does on SIGTERM: a training_error of its own.
+func untilStopped(ctx context.Context, emit func([]byte)) error {
+	<-ctx.Done()
+	emitJSON(emit, schema.TrainingError{Type: schema.TypeTrainingError, Error: "context canceled (fold 0)"})
+	return ctx.Err()
+}
+
+// A cancelled run ends "run cancelled", whatever its stopped worker says.
 func TestCancelRun(t *testing.T) {
 	started := make(chan struct{})
 	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
 		emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
 		close(started)
-		<-ctx.Done()
-		return ctx.Err()
+		return untilStopped(ctx, emit)
 	}}, nil)
 	c := ts.dial(t, "/ws")
 	_, info := postRun(t, ts, `{}`)
@@ -443,8 +451,7 @@ func TestShutdownHandsRunsBack(t *testing.T) {
 		os.WriteFile(filepath.Join(spec.Reports, fmt.Sprintf("attempt%d.txt", n)), nil, 0o644)
 		if n == 1 {
 			emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
-			<-ctx.Done()
-			return ctx.Err()
+			return untilStopped(ctx, emit)
 		}
 		return trainScript(ctx, spec, emit)
 	}}
