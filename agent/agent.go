@@ -219,8 +219,10 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	// (and discarded) again and the worker can stop.
 	writeCtx, dropWrites := context.WithCancel(ctx)
 	defer dropWrites()
+	var lost atomic.Pointer[error] // how the agent lost its hold, if it did
 	stop := func(cause error) {
 		if lostHold(cause) {
+			lost.CompareAndSwap(nil, &cause)
 			dropWrites()
 		}
 		stopWork(cause)
@@ -258,13 +260,15 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	}
 	log.Info().Str("lane", rec.Lane).Str("kind", spec.Kind()).Str("dataset", spec.Dataset()).Str("device", rec.Device).Msg("agent: job started")
 
-	renewed := make(chan struct{})
-	go func() { a.holdLease(workCtx, job, stop, log); close(renewed) }()
+	// The lease is held until the worker has exited, however long it
+	// takes to stop: until then the run is this agent's.
+	exited, renewed := make(chan struct{}), make(chan struct{})
+	go func() { a.holdLease(ctx, exited, job, stop, log); close(renewed) }()
 
 	var terminal *terminalMsg
 	notes := &milestones{}
 	err := a.jobs.Run(workCtx, spec, rec.Device, func(msg []byte) {
-		if lostHold(context.Cause(workCtx)) {
+		if lost.Load() != nil {
 			return // write nothing more: the worker's last words would be another attempt's
 		}
 		t := parseTerminal(msg)
@@ -275,7 +279,7 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 		}
 		began := time.Now()
 		if err := job.Append(writeCtx, msg, t != nil); err != nil {
-			if !lostHold(context.Cause(workCtx)) {
+			if lost.Load() == nil {
 				log.Error().Err(err).Msg("agent: appending to the run's log")
 			}
 			stop(errFenced)
@@ -290,9 +294,13 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 			a.appendJSON(writeCtx, job, n, stop)
 		}
 	})
-	cause := context.Cause(workCtx)
-	stop(nil)
+	close(exited)
 	<-renewed
+	cause := context.Cause(workCtx)
+	if l := lost.Load(); l != nil {
+		cause = *l // it may have lost its hold while stopping the worker for another reason
+	}
+	stop(nil)
 	if !lostHold(cause) {
 		// Before the record says the run ended: a client that then asks for
 		// the reports finds them, on any replica.
@@ -365,11 +373,12 @@ func (a *Agent) settle(ctx context.Context, job *runlog.Job, terminal *terminalM
 	}
 }
 
-// holdLease renews the job's lease every Lease/4 until workCtx is done,
-// and sooner when a cancel nudge arrives. It stops the worker when the run
-// is cancelled, fenced, or its lease could not be renewed for a whole
-// lease (this agent is cut off: another will take the run).
-func (a *Agent) holdLease(workCtx context.Context, job *runlog.Job, stop context.CancelCauseFunc, log zerolog.Logger) {
+// holdLease renews the job's lease every Lease/4 until the worker has
+// exited, and sooner when a cancel nudge arrives. It stops the worker when
+// the run is cancelled (and holds the lease on while the worker stops), and
+// returns once the run is fenced, or its lease could not be renewed for a
+// whole lease (this agent is cut off: another will take the run).
+func (a *Agent) holdLease(ctx context.Context, exited <-chan struct{}, job *runlog.Job, stop context.CancelCauseFunc, log zerolog.Logger) {
 	lease := a.l.Config().Lease
 	nudge := make(chan struct{}, 1)
 	sub, err := a.l.Conn().Subscribe(runlog.CancelSubject(job.Rec.ID), func(*nats.Msg) {
@@ -386,12 +395,12 @@ func (a *Agent) holdLease(workCtx context.Context, job *runlog.Job, stop context
 	last := time.Now()
 	for {
 		select {
-		case <-workCtx.Done():
+		case <-exited:
 			return
 		case <-t.C:
 		case <-nudge:
 		}
-		rctx, cancel := context.WithTimeout(workCtx, lease/4)
+		rctx, cancel := context.WithTimeout(ctx, lease/4)
 		cancelling, err := job.Renew(rctx)
 		cancel()
 		switch {
@@ -400,19 +409,21 @@ func (a *Agent) holdLease(workCtx context.Context, job *runlog.Job, stop context
 			stop(errFenced)
 			return
 		case err != nil:
-			if workCtx.Err() != nil {
+			select {
+			case <-exited:
 				return
+			default:
 			}
 			log.Warn().Err(err).Dur("since_renewed", time.Since(last)).Msg("agent: renewing the lease")
 			if time.Since(last) > lease-lease/8 {
 				stop(errLostLease)
 				return
 			}
-		case cancelling:
-			stop(errCancelled)
-			return
 		default:
 			last = time.Now()
+			if cancelling {
+				stop(errCancelled) // once: the first cause stays
+			}
 		}
 	}
 }

@@ -311,6 +311,40 @@ func TestCancelRun(t *testing.T) {
 	waitState(t, ts, info["run_id"].(string), runlog.StateCancelled)
 }
 
+// A worker that takes longer than the lease to stop keeps its run: its
+// agent holds the lease until the worker has exited, then ends the run
+// "run cancelled" in attempt 1; nobody may take it for lost meanwhile.
+func TestCancelSlowWorker(t *testing.T) {
+	started := make(chan struct{})
+	ts := newTestServer(t, &fakeJobs{run: func(ctx context.Context, spec worker.Spec, emit func([]byte)) error {
+		emitJSON(emit, schema.TrainingStart{Type: schema.TypeTrainingStart, TotalFolds: 1, TotalEpochs: 9})
+		close(started)
+		<-ctx.Done()
+		time.Sleep(2 * testLease) // SIGTERM ignored; SIGKILL comes after the grace
+		return ctx.Err()
+	}}, nil)
+	_, info := postRun(t, ts, `{}`)
+	id := info["run_id"].(string)
+	c := ts.dial(t, "/ws?run="+id)
+	<-started
+	req, _ := http.NewRequest(http.MethodDelete, ts.URL+"/api/runs/"+id, nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%v %v", resp, err)
+	}
+	time.Sleep(testLease + testLease/2)
+	if rec, _, err := ts.stack.l.Get(context.Background(), id); err != nil || rec.State != runlog.StateCancelling ||
+		rec.LeaseUntil == nil || !rec.LeaseUntil.After(time.Now()) {
+		t.Errorf("while the worker stops, record %+v %v: want cancelling, its lease renewed", rec, err)
+	}
+	msgs := readUntil(t, c, isType(schema.TypeTrainingError))
+	if m := msgs[len(msgs)-1]; m["error"] != "run cancelled" || m["attempt"] != float64(1) {
+		t.Errorf("ending %v, want \"run cancelled\" from attempt 1", m)
+	}
+	if rec := waitState(t, ts, id, runlog.StateCancelled); rec.Attempt != 1 {
+		t.Errorf("record %+v, want attempt 1", rec)
+	}
+}
+
 // TestMain lets the test binary act as a worker for TestKilledWorker.
 func TestMain(m *testing.M) {
 	if os.Getenv("KAIROSCOPE_TEST_WORKER") == "hang" {
