@@ -1,15 +1,19 @@
 package runlog
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/kairoscope/kairoscope/schema"
 )
 
 // Taker takes jobs from the queues for one agent process.
@@ -114,6 +118,7 @@ func (t *Taker) claim(ctx context.Context, m jetstream.Msg) *Job {
 		return nil
 	}
 	now := time.Now().UTC()
+	cancelling := rec.State == StateCancelling
 	switch {
 	case Ended(rec.State):
 		m.Ack()
@@ -152,12 +157,17 @@ func (t *Taker) claim(ctx context.Context, m jetstream.Msg) *Job {
 	}
 	w, err := t.l.Writer(ctx, rec.ID, rec.Attempt)
 	if err != nil {
-		log.Error().Err(err).Msg("runlog: opening a taken job's log")
-		state := StateFailed
+		state, text := StateFailed, err.Error()
 		if errors.Is(err, ErrEnded) {
-			state = StateCompleted // an earlier attempt's ending landed after all
+			// An earlier attempt's ending landed but its record did not (its
+			// agent died, or lost its lease, in between): the log says how
+			// the run ended.
+			state, text, rec.SummaryPath, rec.Messages = t.l.loggedEnding(ctx, rec.ID, cancelling)
+			log.Warn().Str("state", state).Msg("runlog: a taken job's log had ended; recording its end")
+		} else {
+			log.Error().Err(err).Msg("runlog: opening a taken job's log")
 		}
-		t.finishRecord(ctx, rec, rev, state, err.Error())
+		t.finishRecord(ctx, rec, rev, state, text)
 		m.Term()
 		return nil
 	}
@@ -180,6 +190,33 @@ func (t *Taker) end(ctx context.Context, m jetstream.Msg, rec Record, rev uint64
 	}
 	log.Warn().Str("state", state).Msg(text)
 	m.Term()
+}
+
+// loggedEnding reads how run id's complete log ends: the state its
+// terminal message means (a training_error or a forecast's error is a
+// failure, or the cancellation of a run being cancelled), the error, the
+// summary path and the last seq.
+func (l *Log) loggedEnding(ctx context.Context, id string, cancelling bool) (state, text, summary string, seq uint64) {
+	m, err := l.events.GetLastMsgForSubject(ctx, eventSubject(id))
+	if err != nil {
+		return StateFailed, fmt.Sprintf("its log ended, but reading how: %v", err), "", 0
+	}
+	seq, _ = strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+	var end struct {
+		Type        string `json:"type"`
+		Status      string `json:"status"`
+		Error       string `json:"error"`
+		Message     string `json:"message"`
+		SummaryPath string `json:"summary_path"`
+	}
+	json.Unmarshal(m.Data, &end)
+	switch {
+	case end.Type == schema.TypeTrainingComplete || end.Status == schema.StatusOutput:
+		return StateCompleted, "", end.SummaryPath, seq
+	case cancelling:
+		return StateCancelled, cmp.Or(end.Error, end.Message), "", seq
+	}
+	return StateFailed, cmp.Or(end.Error, end.Message, "the run's last message says it failed"), "", seq
 }
 
 // finishRecord writes rec's final state if rev is still current.

@@ -246,6 +246,58 @@ func TestRetriesAreCapped(t *testing.T) {
 	}
 }
 
+// A run whose attempt wrote its ending but not its record (its agent died,
+// or lost its lease, in between) is settled from the log when its job is
+// taken again: a training_error fails it, training_complete completes it.
+func TestEndedLogSettlesTheRecord(t *testing.T) {
+	for _, tc := range []struct {
+		ending, state, text, summary string
+	}{
+		{`{"type":"training_error","error":"context canceled (fold 0)"}`, StateFailed, "context canceled (fold 0)", ""},
+		{`{"type":"training_complete","folds_completed":1,"summary_path":"r/summary.json"}`, StateCompleted, "", "r/summary.json"},
+	} {
+		t.Run(tc.state, func(t *testing.T) {
+			l := openTest(t, t.TempDir(), Config{})
+			rec := submit(t, l)
+			a := take(t, l, "a", "1", 5*time.Second)
+			ctx := ctxT(t, 20*time.Second)
+			if err := a.Append(ctx, msg(0), false); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Append(ctx, []byte(tc.ending), true); err != nil {
+				t.Fatal(err)
+			}
+			// a is gone before Finish; b gets the job once the lease runs out.
+			tk, err := l.Taker(ctx, "b", "1", []string{ClassAny})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tk.Close()
+			tctx, cancel := context.WithCancel(ctx)
+			taken := make(chan *Job, 1)
+			go func() { j, _ := tk.Take(tctx, LaneTrain); taken <- j }()
+			defer func() { cancel(); <-taken }()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got, _, err := l.Get(ctx, rec.ID)
+				if err == nil && Ended(got.State) {
+					if got.State != tc.state || got.Error != tc.text || got.SummaryPath != tc.summary || got.Messages != 2 {
+						t.Errorf("record %+v, want %s with error %q, summary %q, 2 messages", got, tc.state, tc.text, tc.summary)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("record %+v %v", got, err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if evs := history(t, l, rec.ID); len(evs) != 2 {
+				t.Errorf("%d messages in the log, want the 2 attempt 1 wrote", len(evs))
+			}
+		})
+	}
+}
+
 // Cancelling a queued run ends it at once, with its ending in the log and
 // its job gone; cancelling a running one marks it for its holder; twice is
 // harmless; an ended run refuses.
