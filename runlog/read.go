@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -141,10 +142,20 @@ func (l *Log) History(ctx context.Context, id string) ([]Event, error) {
 	}
 }
 
+// ErrReconnected ends a watch of the records when the connection to NATS
+// comes back after it was lost: the server may have restarted, and the
+// watch's consumer with it, which the client would notice only once it has
+// missed two heartbeats (10 to 20 s, changes missed meanwhile). Watch
+// again: the new watch starts with every record as it stands.
+var ErrReconnected = errors.New("runlog: the connection to NATS came back; watch again")
+
 // WatchRecords calls fn with every run record as it stands, then ready
-// once, then with every change, until ctx is done; a deleted record comes
-// with only its ID and deleted set. fn runs on one goroutine.
+// once, then with every change, until ctx is done (it returns nil) or the
+// connection comes back after a loss (ErrReconnected); a deleted record
+// comes with only its ID and deleted set. fn runs on one goroutine.
 func (l *Log) WatchRecords(ctx context.Context, fn func(r Record, deleted bool), ready func()) error {
+	reconnected := l.nc.StatusChanged(nats.CONNECTED)
+	defer l.nc.RemoveStatusListener(reconnected)
 	w, err := l.runs.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("runlog: watching the runs: %w", err)
@@ -154,6 +165,8 @@ func (l *Log) WatchRecords(ctx context.Context, fn func(r Record, deleted bool),
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-reconnected:
+			return ErrReconnected
 		case e, ok := <-w.Updates():
 			if !ok {
 				return nil

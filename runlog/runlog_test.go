@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/kairoscope/kairoscope/schema"
@@ -419,6 +421,60 @@ func TestSurvivesRestart(t *testing.T) {
 	}
 	if j := take(t, l2, "a", "1", 5*time.Second); j.Rec.ID != rec.ID {
 		t.Errorf("took %s", j.Rec.ID)
+	}
+}
+
+// A watch of the records ends with ErrReconnected once the client is back
+// on a restarted server, rather than going deaf until its consumer's
+// heartbeats are missed; a new watch sees what changed.
+func TestWatchRecordsEndsOnReconnect(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	emb, err := StartEmbedded(dir, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { emb.Shutdown() }()
+	nc, err := nats.Connect(emb.URL(), ClientOptions("test")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	l, err := Open(ctxT(t, 5*time.Second), nc, Config{Lease: testLease}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 30*time.Second)
+	rec := submit(t, &testLog{Log: l})
+	ready := make(chan struct{})
+	ended := make(chan error, 1)
+	go func() { ended <- l.WatchRecords(ctx, func(Record, bool) {}, func() { close(ready) }) }()
+	<-ready
+	emb.Shutdown()
+	if emb, err = StartEmbedded(dir, addr); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, ErrReconnected) {
+			t.Fatalf("the watch ended with %v, want ErrReconnected", err)
+		}
+		t.Logf("the watch ended %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch went on for 5 s after the client reconnected to a restarted server")
+	}
+	if _, err := l.Cancel(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := l.Records(ctx)
+	if err != nil || len(recs) != 1 || recs[0].State != StateCancelled {
+		t.Errorf("records after the restart %+v %v, want the run cancelled", recs, err)
 	}
 }
 

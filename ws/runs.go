@@ -38,27 +38,43 @@ func newRecords(l *runlog.Log, log zerolog.Logger) *records {
 }
 
 // watch keeps the mirror until ctx is done, watching again after a
-// failure (a NATS server restart).
+// failure or a reconnection (a NATS server restart). Each watch starts
+// with every record as it stands, so a new one also drops the records
+// deleted while the mirror was not watching.
 func (rs *records) watch(ctx context.Context) {
 	again(ctx, rs.log, "watching the run records", rs.ready, func(ready func()) error {
+		seen := map[string]bool{} // the records of the watch's first pass; nil after it
 		return rs.l.WatchRecords(ctx, func(r runlog.Record, deleted bool) {
 			rs.mu.Lock()
 			if deleted {
 				delete(rs.recs, r.ID)
 			} else {
 				rs.recs[r.ID] = r
+				if seen != nil {
+					seen[r.ID] = true
+				}
 			}
 			rs.mu.Unlock()
 			if !deleted && rs.onChange != nil {
 				rs.onChange(r)
 			}
-		}, ready)
+		}, func() {
+			rs.mu.Lock()
+			for id := range rs.recs {
+				if !seen[id] {
+					delete(rs.recs, id)
+				}
+			}
+			seen = nil
+			rs.mu.Unlock()
+			ready()
+		})
 	})
 }
 
 // again runs do until ctx is done, again a second after each return (a
-// NATS server restart, a broken watch), and closes ready the first time
-// do calls the function it is given.
+// NATS server restart, a broken watch) or at once after a reconnection,
+// and closes ready the first time do calls the function it is given.
 func again(ctx context.Context, log zerolog.Logger, what string, ready chan struct{}, do func(ready func()) error) {
 	var once sync.Once
 	signal := func() { once.Do(func() { close(ready) }) }
@@ -66,6 +82,10 @@ func again(ctx context.Context, log zerolog.Logger, what string, ready chan stru
 		err := do(signal)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, runlog.ErrReconnected) {
+			log.Info().Msgf("ws: reconnected to NATS; %s again", what)
+			continue
 		}
 		log.Warn().Err(err).Msgf("ws: %s; again in 1s", what)
 		select {
