@@ -15,22 +15,30 @@ import (
 // message, or a running one whose lease ran out long ago and whose message
 // a late acknowledgement from a zombie agent deleted (scale-out notes,
 // pitfall 1). It queues their jobs again, so a run is never silently lost.
-// Any replica may call it: every step is idempotent.
+// Any replica may call it: every step is idempotent. recs may be stale (a
+// replica's mirror): a run is read again before anything is done for it.
 func (l *Log) Reap(ctx context.Context, recs []Record) {
 	now := time.Now()
+	stale := func(r Record) bool {
+		return r.State == StateQueued && now.Sub(r.Created) > l.cfg.Lease ||
+			(r.State == StateRunning || r.State == StateCancelling) && r.LeaseUntil != nil && now.Sub(*r.LeaseUntil) > l.cfg.Lease
+	}
 	for _, r := range recs {
-		if r.State == StateCancelling && r.LeaseUntil != nil && now.Sub(*r.LeaseUntil) > l.cfg.Lease {
-			l.endCancelled(ctx, r)
+		if r.State == StateCancelling && stale(r) {
+			l.endCancelled(ctx, r, stale)
 			continue
 		}
-		stale := r.State == StateQueued && now.Sub(r.Created) > l.cfg.Lease ||
-			(r.State == StateRunning || r.State == StateCancelling) && r.LeaseUntil != nil && now.Sub(*r.LeaseUntil) > l.cfg.Lease
-		if !stale {
+		if !stale(r) {
 			continue
 		}
 		_, err := l.jobs.GetLastMsgForSubject(ctx, jobSubject(r.Lane, r.Class, r.ID))
 		if err == nil || !errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue // still queued (or unknown): the consumers will get to it
+		}
+		if cur, _, err := l.Get(ctx, r.ID); err != nil || !stale(cur) {
+			continue // it moved on since recs was read
+		} else {
+			r = cur
 		}
 		if err := l.enqueue(ctx, r, fmt.Sprintf("reap%d", r.Attempt)); err != nil {
 			l.log.Warn().Err(err).Str("run_id", r.ID).Msg("runlog: requeueing a lost job")
@@ -41,12 +49,13 @@ func (l *Log) Reap(ctx context.Context, recs []Record) {
 }
 
 // endCancelled ends a run being cancelled whose agent is gone: no agent
-// may be left to take its job again and see the cancel.
-func (l *Log) endCancelled(ctx context.Context, r Record) {
+// may be left to take its job again and see the cancel. stale says, of
+// the record as it stands, that its lease has run out long enough.
+func (l *Log) endCancelled(ctx context.Context, r Record, stale func(Record) bool) {
 	text := fmt.Sprintf("run cancelled; attempt %d lost its agent %s", r.Attempt, r.Agent)
 	rec, _, err := l.update(ctx, r.ID, func(cur *Record) error {
-		if cur.State != StateCancelling || cur.Attempt != r.Attempt {
-			return errNoChange
+		if cur.State != StateCancelling || cur.Attempt != r.Attempt || !stale(*cur) {
+			return errNoChange // r was stale: its agent renewed, or another ended it
 		}
 		now := time.Now().UTC()
 		cur.State, cur.Ended, cur.Error, cur.LeaseUntil = StateCancelled, &now, text, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/kairoscope/kairoscope/schema"
@@ -378,6 +379,28 @@ func TestReap(t *testing.T) {
 	j := take(t, l, "b", "1", 5*time.Second)
 	if j.Rec.ID != rec.ID || j.Rec.Attempt != 2 {
 		t.Fatalf("%+v", j.Rec)
+	}
+}
+
+// Reap acts on the record as it stands, not on the stale copy it is given
+// (a replica's mirror that has not caught up): a run that ended is not
+// queued again.
+func TestReapReadsTheRecordAgain(t *testing.T) {
+	l := openTest(t, t.TempDir(), Config{})
+	rec := submit(t, l)
+	j := take(t, l, "a", "1", 5*time.Second)
+	mirrored := j.Rec // running, with a lease
+	ctx := ctxT(t, 20*time.Second)
+	if err := j.Append(ctx, []byte(`{"type":"training_complete"}`), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Finish(ctx, StateCompleted, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2*testLease + 200*time.Millisecond)
+	l.Reap(ctx, []Record{mirrored})
+	if _, err := l.jobs.GetLastMsgForSubject(ctx, jobSubject(rec.Lane, rec.Class, rec.ID)); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("a job message for the completed run after Reap: %v", err)
 	}
 }
 
