@@ -71,8 +71,12 @@ test: test-deps ## vet and run every test (CPU; the emulator stands in for the G
 WSCAT_DIR = cmd/kairoscope/testdata/wscat
 WSCAT_STAMP = $(WSCAT_DIR)/node_modules/.installed-package-lock.json
 
+# The fault tests (cmd/kairoscope) run against Debian's nats-server 2.9
+# besides the one built from go.mod; they start their own servers, so the
+# package's system service is not wanted: where systemd runs, it is
+# stopped and disabled right after the install.
 .PHONY: test-deps
-test-deps: deps-gpu ## install what the tests use, when missing: chromium, python3-websockets, Qt 5 WebSockets and g++, npm, libopenblas-dev, the CUDA toolkit (apt); wscat (npm ci)
+test-deps: deps-gpu ## install what the tests use, when missing: chromium, python3-websockets, Qt 5 WebSockets and g++, npm, libopenblas-dev, nats-server, the CUDA toolkit (apt); wscat (npm ci)
 	@missing=""; \
 	  [ -n "$(HAVE_OPENBLAS)" ] || missing="$$missing libopenblas-dev"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
@@ -82,9 +86,13 @@ test-deps: deps-gpu ## install what the tests use, when missing: chromium, pytho
 	  pkg-config --exists Qt5Core 2>/dev/null || missing="$$missing qtbase5-dev"; \
 	  pkg-config --exists Qt5WebSockets 2>/dev/null || missing="$$missing libqt5websockets5-dev"; \
 	  command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	  [ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing$$missing"; \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing; \
+	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing; } || exit 1; \
+	    case "$$missing" in *nats-server*) \
+	      if [ -d /run/systemd/system ]; then systemctl disable --now nats-server || true; fi;; \
+	    esac; \
 	  fi
 	@if ! cmp -s $(WSCAT_DIR)/package-lock.json $(WSCAT_STAMP) || [ ! -x $(WSCAT_DIR)/node_modules/.bin/wscat ]; then \
 	  echo "installing wscat into $(WSCAT_DIR) (npm ci)"; \
