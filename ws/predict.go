@@ -83,7 +83,8 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		rec := runlog.Record{ID: id, Lane: runlog.LaneForecast, Class: classOf(s.cfg.Device),
 			Device: s.cfg.Device, Spec: worker.Spec{Forecast: &worker.Forecast{Dataset: name, Horizon: horizon}, Data: data}}
-		if _, err := s.l.Submit(r.Context(), rec, s.cfg.MaxQueuedForecasts); err != nil {
+		rec, err = s.l.Submit(r.Context(), rec, s.cfg.MaxQueuedForecasts)
+		if err != nil {
 			s.pins.release(id)
 			p.mu.Unlock()
 			if errors.Is(err, runlog.ErrQueueFull) {
@@ -93,6 +94,7 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		s.records.submitted(rec)
 		p.inflight[key] = id
 	}
 	p.mu.Unlock()

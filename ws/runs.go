@@ -95,6 +95,18 @@ func again(ctx context.Context, log zerolog.Logger, what string, ready chan stru
 	}
 }
 
+// submitted puts a record this replica has just created into the mirror,
+// unless the watch has brought it already: the requests that follow on
+// this replica see it at once (a DELETE of the dataset it uses, the run
+// list), not only once the watch delivers it.
+func (rs *records) submitted(r runlog.Record) {
+	rs.mu.Lock()
+	if _, ok := rs.recs[r.ID]; !ok {
+		rs.recs[r.ID] = r
+	}
+	rs.mu.Unlock()
+}
+
 // get returns run id's record: from the mirror, or from the log for one
 // that another replica has just created.
 func (rs *records) get(ctx context.Context, id string) (runlog.Record, error) {

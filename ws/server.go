@@ -433,6 +433,7 @@ func (s *Server) StartRun(ctx context.Context, req schema.RunRequest) (runlog.Re
 		s.pins.release(id)
 		return rec, err
 	}
+	s.records.submitted(rec)
 	s.log.Info().Str("run_id", rec.ID).Str("dataset", req.Dataset).Str("device", device).Msg("run queued")
 	return rec, nil
 }
