@@ -436,7 +436,7 @@ func (a *Agent) appendJSON(ctx context.Context, job *runlog.Job, v any, stop con
 	}
 	began := time.Now()
 	if err := job.Append(ctx, b, false); err != nil {
-		a.log.Error().Err(err).Str("run_id", job.Rec.ID).Msg("agent: appending to the run's log")
+		a.log.Error().Err(err).Str("run_id", job.ID()).Msg("agent: appending to the run's log")
 		stop(errFenced)
 		return
 	}
@@ -445,7 +445,7 @@ func (a *Agent) appendJSON(ctx context.Context, job *runlog.Job, v any, stop con
 
 func (a *Agent) appended(job *runlog.Job, began time.Time) {
 	if a.metrics.Appended != nil {
-		a.metrics.Appended(job.Rec.ID, job.Seq(), began)
+		a.metrics.Appended(job.ID(), job.Seq(), began)
 	}
 }
 

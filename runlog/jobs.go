@@ -171,7 +171,7 @@ func (t *Taker) claim(ctx context.Context, m jetstream.Msg) *Job {
 		m.Term()
 		return nil
 	}
-	return &Job{l: t.l, msg: m, Rec: rec, rev: rev, w: w}
+	return &Job{l: t.l, msg: m, Rec: rec, rev: rev, w: w, id: rec.ID}
 }
 
 // end fails or cancels a run no agent holds any more: its record, then
@@ -231,10 +231,16 @@ func (t *Taker) finishRecord(ctx context.Context, rec Record, rev uint64, state,
 type Job struct {
 	l   *Log
 	msg jetstream.Msg
+	// Rec is the record as the job's holder last wrote it; Renew, Finish
+	// and Release replace it, so read it only from their goroutine.
 	Rec Record
 	rev uint64
 	w   *Writer
+	id  string
 }
+
+// ID is the job's run ID, safe from any goroutine.
+func (j *Job) ID() string { return j.id }
 
 // Seq is the seq of the last message the job's attempt wrote or found.
 func (j *Job) Seq() uint64 { return j.w.Seq() }
