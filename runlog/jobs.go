@@ -342,7 +342,9 @@ func (j *Job) Release(ctx context.Context, note string) error {
 		rev, err := j.l.put(ctx, rec, j.rev)
 		if err == nil {
 			j.Rec, j.rev = rec, rev
-			return j.msg.Nak()
+			err := j.msg.Nak()
+			j.l.nc.Publish(wakePrefix+rec.Lane, nil) // another agent looks now, not at its next poll
+			return err
 		}
 		if !conflict(err) || try > 10 {
 			return fmt.Errorf("runlog: releasing %s: %w", j.Rec.ID, err)
