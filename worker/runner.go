@@ -41,7 +41,29 @@ type Runner struct {
 	// KillGrace is how long a cancelled worker has between SIGTERM and
 	// SIGKILL (default 5 s).
 	KillGrace time.Duration
+	// MaxSilence is how long a worker may write nothing on stdout (no
+	// message, not even the empty keepalive line Output writes while the
+	// job makes progress) before it is presumed hung: it is stopped as a
+	// cancelled one is and the job fails with an *ExitError matching
+	// ErrSilent. Default DefaultMaxSilence; negative: no limit.
+	MaxSilence time.Duration
+	// LogLines is how many stderr lines a second a worker may have relayed
+	// to the log (default DefaultLogLines, in bursts of as many); beyond it
+	// lines are counted, not logged, and one "worker stderr flood" entry a
+	// second says how many were dropped. The last lines still say why a
+	// worker died. Negative: no limit.
+	LogLines int
 }
+
+// Defaults of Runner's limits.
+const (
+	DefaultMaxSilence = 10 * time.Minute
+	DefaultLogLines   = 200
+)
+
+// ErrSilent is matched by the error of a worker stopped for writing
+// nothing for Runner.MaxSilence.
+var ErrSilent = errors.New("worker wrote nothing for too long")
 
 // ErrNoGPUWorker is returned for DeviceGPU when no GPU worker is installed.
 var ErrNoGPUWorker = errors.New("no GPU worker installed")
@@ -150,15 +172,18 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	}
 	log := r.Log.With().Str("worker", c.Device).Int("pid", cmd.Process.Pid).Logger()
 	tail := make(chan string, 1)
-	go func() { tail <- relayLogs(stderr, log) }()
+	go func() { tail <- relayLogs(stderr, log, r.logLines()) }()
+	watch := r.watchSilence(cmd.Process.Pid, grace)
+	defer watch.stop()
 
 	var protoErr error
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	for sc.Scan() {
+		watch.heard()
 		line := sc.Bytes()
 		if len(line) == 0 {
-			continue
+			continue // a keepalive (Output.KeepAlive)
 		}
 		if line[0] != '{' || !json.Valid(line) {
 			// Often the worker's own last word: gorgonia.org/cu's init prints
@@ -175,10 +200,14 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 		cmd.Process.Kill()
 	}
 	io.Copy(io.Discard, stdout) // unblock a worker still writing after a protocol error
+	watch.heard()               // it has MaxSilence more to exit
 	waitErr := cmd.Wait()
 	last := <-tail
 	if ctx.Err() != nil {
 		return started, ctx.Err()
+	}
+	if watch.fired() && protoErr == nil {
+		protoErr = fmt.Errorf("%w: no message for %v (the workers' silence limit, --worker-silence): stopped it", ErrSilent, watch.limit)
 	}
 	if protoErr == nil && waitErr == nil {
 		return started, nil
@@ -198,15 +227,23 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 
 // relayLogs re-logs the worker's stderr and returns what says why a worker
 // died: a Go panic's first line, else the last lines. zerolog JSON lines
-// keep their message; anything else (cu's init message) passes as text.
-func relayLogs(r io.Reader, log zerolog.Logger) string {
+// keep their message; anything else (cu's init message) passes as text. A
+// line longer than maxLogLine is cut there (the rest is skipped, never
+// buffered), so no line stops the relay or blocks the worker; perSecond
+// bounds what reaches the log (see Runner.LogLines).
+func relayLogs(r io.Reader, log zerolog.Logger, perSecond int) string {
 	const keep = 3
 	var last []string
 	var crash string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	flood := newLogGate(perSecond, log)
+	defer flood.close()
+	lines := newLineReader(r, maxLogLine)
+	for {
+		b, cut, err := lines.next()
+		if err != nil {
+			break
+		}
+		line := string(b)
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
@@ -216,26 +253,31 @@ func relayLogs(r io.Reader, log zerolog.Logger) string {
 			Error   string `json:"error"`
 		}
 		text := line
-		if json.Unmarshal(sc.Bytes(), &entry) == nil && entry.Message != "" {
+		relay := flood.admit()
+		if cut == 0 && json.Unmarshal(b, &entry) == nil && entry.Message != "" {
 			text = entry.Message
 			if entry.Error != "" {
 				text += ": " + entry.Error
 			}
-			log.WithLevel(parseLevel(entry.Level)).RawJSON("entry", sc.Bytes()).Msg("worker log")
-		} else {
-			log.Warn().Str("line", line).Msg("worker stderr")
+			if relay {
+				log.WithLevel(parseLevel(entry.Level)).RawJSON("entry", b).Msg("worker log")
+			}
+		} else if relay {
+			ev := log.Warn().Str("line", line)
+			if cut > 0 {
+				ev = ev.Int64("cut_bytes", cut)
+			}
+			ev.Msg("worker stderr")
 		}
 		if crash == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")) {
 			crash = line
 		}
-		last = append(last, text)
+		last = append(last, clip(text, 1000))
 		if len(last) > keep {
 			last = last[1:]
 		}
 	}
-	// A line longer than the scanner takes ends the scan: keep draining, or
-	// the worker would block on a full pipe.
-	io.Copy(io.Discard, r)
+	io.Copy(io.Discard, r) // a read error: still never block the worker
 	if crash != "" {
 		return crash
 	}

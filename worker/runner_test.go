@@ -52,6 +52,8 @@ func fakeWorker(mode string) {
 	case "failed":
 		fmt.Println(`{"type":"training_error","error":"data.csv:3: bad number"}`)
 		os.Exit(1)
+	default:
+		limitWorker(mode) // limits_test.go
 	}
 }
 
