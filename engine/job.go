@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/kairoscope/kairoscope/datasets"
 	"github.com/kairoscope/kairoscope/engine/dataset"
@@ -26,6 +27,9 @@ type Runtime struct {
 	// Note, when set, is said once before a forecast starts (e.g. which GPU
 	// runs it).
 	Note string
+	// KeepAlive is how often RunWorker writes a keepalive while training
+	// steps finish (default worker.KeepAliveEvery).
+	KeepAlive time.Duration
 }
 
 // RunJob runs one worker job and emits its messages: the training schema

@@ -4,11 +4,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -48,12 +46,5 @@ func run(ctx context.Context, log zerolog.Logger) error {
 	info := dev.Info()
 	name := fmt.Sprintf("gpu: %s (compute capability %s, %.1f GiB)", info.Name, info.ComputeCapability, float64(info.TotalMemory)/(1<<30))
 	log.Info().Str("device", name).Str("blas", info.BLAS).Str("driver", info.Driver).Str("kind", spec.Kind()).Msg("job")
-	var mu sync.Mutex
-	enc := json.NewEncoder(os.Stdout)
-	emit := func(m any) {
-		mu.Lock()
-		defer mu.Unlock()
-		enc.Encode(m)
-	}
-	return engine.RunJob(ctx, spec, engine.Runtime{Trainer: cuda.NewTrainer(dev), Device: name, Note: "Entraînement sur " + name}, emit)
+	return engine.RunWorker(ctx, spec, engine.Runtime{Trainer: cuda.NewTrainer(dev), Device: name, Note: "Entraînement sur " + name}, os.Stdout)
 }

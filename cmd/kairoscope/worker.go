@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"sync"
 
 	"github.com/kairoscope/kairoscope/engine"
 	"github.com/kairoscope/kairoscope/worker"
@@ -22,22 +20,9 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	e.log.Info().Str("kind", spec.Kind()).Str("dataset", spec.Dataset()).Msg("job")
-	out := &lineWriter{enc: json.NewEncoder(e.stdout)}
-	if err := engine.RunJob(ctx, spec, engine.Runtime{Device: "cpu"}, out.emit); err != nil {
+	if err := engine.RunWorker(ctx, spec, engine.Runtime{Device: "cpu"}, e.stdout); err != nil {
 		e.log.Error().Err(err).Msg("job failed")
 		return err
 	}
 	return nil
-}
-
-// lineWriter writes one JSON object per line; the encoder adds the newline.
-type lineWriter struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-}
-
-func (w *lineWriter) emit(m any) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.enc.Encode(m)
 }
