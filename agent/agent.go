@@ -51,11 +51,24 @@ type Config struct {
 	// Cache is where dataset versions fetched from the log's object store
 	// are kept, by hash (default Reports/../cache).
 	Cache string
+
+	// MaxRunTime is the wall-clock limit of one attempt of a training run
+	// (default DefaultMaxRunTime), MaxForecastTime that of a forecast
+	// (DefaultMaxForecastTime). Past it the agent stops the worker and ends
+	// the job failed, with a training_error (or error) naming the limit.
+	// Negative: no limit.
+	MaxRunTime, MaxForecastTime time.Duration
+	// MaxJobBytes bounds the bytes of messages one attempt of a job may
+	// append to its log (default DefaultMaxJobBytes, a quarter of the log's
+	// default size): a worker flooding its stdout is stopped there and the
+	// job fails, instead of pushing other runs' history out of the log.
+	// Negative: no limit.
+	MaxJobBytes int64
 }
 
 // Metrics is what the agent counts; nil fields are not counted.
 type Metrics struct {
-	WorkerExits func(cause string) // once per job: completed, failed, cancelled, fenced, released, lost_lease
+	WorkerExits func(cause string) // once per job: completed, failed, cancelled, fenced, released, lost_lease, limit
 	Busy        func(lane string, delta int)
 	// Appended is told of every message the agent has appended to a run's
 	// log, once the log acknowledged it, with when the append began (a
@@ -264,12 +277,25 @@ func (a *Agent) execute(agentCtx context.Context, job *runlog.Job) {
 	// takes to stop: until then the run is this agent's.
 	exited, renewed := make(chan struct{}), make(chan struct{})
 	go func() { a.holdLease(ctx, exited, job, stop, log); close(renewed) }()
+	if d, over := a.timeLimit(rec.Lane); d > 0 {
+		t := time.AfterFunc(d, func() { stop(over) })
+		defer t.Stop()
+	}
+	maxBytes, overBytes := a.byteLimit()
+	var wrote int64
 
 	var terminal *terminalMsg
 	notes := &milestones{}
 	err := a.jobs.Run(workCtx, spec, rec.Device, func(msg []byte) {
 		if lost.Load() != nil {
 			return // write nothing more: the worker's last words would be another attempt's
+		}
+		if _, over := asLimit(context.Cause(workCtx)); over {
+			return // past a limit: its ending is the last message
+		}
+		if wrote += int64(len(msg)); maxBytes > 0 && wrote > maxBytes {
+			stop(overBytes)
+			return
 		}
 		t := parseTerminal(msg)
 		if t != nil && t.failed() && stopping(context.Cause(workCtx)) {
@@ -348,6 +374,13 @@ func (a *Agent) settle(ctx context.Context, job *runlog.Job, terminal *terminalM
 			return "fenced"
 		}
 		return finish(runlog.StateCancelled, "run cancelled", "")
+	case isLimit(cause):
+		log.Warn().Err(cause).Msg("agent: stopped a worker past a limit")
+		if !ending(cause.Error()) {
+			return "fenced"
+		}
+		finish(runlog.StateFailed, cause.Error(), "")
+		return "limit"
 	case errors.Is(cause, errShutdown) && rec.Lane == runlog.LaneTrain:
 		note := fmt.Sprintf("attempt %d stopped: agent %s shut down", rec.Attempt, a.cfg.Name)
 		a.appendJSON(ctx, job, &schema.Notification{Type: schema.TypeNotification, Level: schema.LevelWarning, Kind: schema.KindRetry,

@@ -110,6 +110,12 @@ func newTestServer(t *testing.T, jobs agent.Jobs, mod func(*Config)) *testServer
 // them (stop does it sooner).
 func startOn(t *testing.T, st *testStack, jobs agent.Jobs, mod func(*Config)) *testServer {
 	t.Helper()
+	return startAgentOn(t, st, jobs, mod, nil)
+}
+
+// startAgentOn is startOn with the agent's Config changed by amod.
+func startAgentOn(t *testing.T, st *testStack, jobs agent.Jobs, mod func(*Config), amod func(*agent.Config)) *testServer {
+	t.Helper()
 	cfg := Config{Version: "test", Devices: []DeviceStatus{{Name: "cpu", OK: true}}}
 	if mod != nil {
 		mod(&cfg)
@@ -123,7 +129,11 @@ func startOn(t *testing.T, st *testStack, jobs agent.Jobs, mod func(*Config)) *t
 	actx, acancel := context.WithCancel(context.Background())
 	ts.agentCancel = acancel
 	if jobs != nil {
-		a := agent.New(agent.Config{Name: "test-agent", Reports: t.TempDir()}, st.l, jobs, agent.Metrics{}, zerolog.Nop())
+		acfg := agent.Config{Name: "test-agent", Reports: t.TempDir()}
+		if amod != nil {
+			amod(&acfg)
+		}
+		a := agent.New(acfg, st.l, jobs, agent.Metrics{}, zerolog.Nop())
 		go func() { a.Run(actx); close(agentDone) }()
 	} else {
 		close(agentDone)
