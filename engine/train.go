@@ -56,6 +56,9 @@ func (j *job) run(ctx context.Context) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	if err := report.Probe(cfg.Reports); err != nil {
+		return nil, err
+	}
 	fc, err := cfg.FeatureConfig(s)
 	if err != nil {
 		return nil, err

@@ -154,6 +154,9 @@ func tune(ctx context.Context, s *dataset.Series, base Config, opts TuneOptions,
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	if err := report.Probe(base.Reports); err != nil {
+		return nil, err
+	}
 	if opts.Seed == 0 {
 		opts.Seed = base.Seed
 	}

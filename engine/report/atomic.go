@@ -53,3 +53,32 @@ func WriteJSON(path string, v any) error {
 		return err
 	})
 }
+
+// Probe checks that reports can be written under dir: it creates dir and
+// writes, syncs and removes a small hidden file there. A job calls it
+// before it trains, so that a read-only, missing-permission or full folder
+// fails the job at once rather than after its first fold.
+func Probe(dir string) error {
+	fail := func(err error) error {
+		return fmt.Errorf("reports folder %s cannot be written (%w): choose another with --reports, or make room", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	f, err := os.CreateTemp(dir, ".probe*")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, 4096))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
