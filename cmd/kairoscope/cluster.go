@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kairoscope/kairoscope/agent"
+	"github.com/kairoscope/kairoscope/engine/report"
 	"github.com/kairoscope/kairoscope/runlog"
 	"github.com/kairoscope/kairoscope/worker"
 )
@@ -113,6 +114,7 @@ func (c *logConn) close() {
 type agentFlags struct {
 	name, reports, classes    string
 	trainSlots, forecastSlots int
+	limits                    *jobLimitFlags // limits.go
 }
 
 func addAgentFlags(fs *flag.FlagSet, e *env) *agentFlags {
@@ -122,6 +124,7 @@ func addAgentFlags(fs *flag.FlagSet, e *env) *agentFlags {
 	fs.StringVar(&f.classes, "classes", "", "device classes taken, in order of preference, from gpu, any, cpu (default: gpu,any,cpu with kairoscope-cuda beside kairoscope, else any,cpu)")
 	fs.IntVar(&f.trainSlots, "max-concurrent-runs", 1, "training runs this agent runs at once (a run uses the whole machine)")
 	fs.IntVar(&f.forecastSlots, "forecast-slots", 1, "forecasts this agent runs at once, beside its training runs")
+	f.limits = addJobLimitFlags(fs)
 	return f
 }
 
@@ -154,9 +157,14 @@ func (f *agentFlags) agent(e *env, l *runlog.Log, runner *worker.Runner, dataDir
 		}
 		return n
 	}
-	return agent.New(agent.Config{Name: name, Version: version, Classes: classes, TrainSlots: slots(f.trainSlots),
-		ForecastSlots: slots(f.forecastSlots), Reports: dataPath(f.reports, dataDir, "reports"), Cache: filepath.Join(dataDir, "cache")},
-		l, runner, m, e.log), nil
+	cfg := agent.Config{Name: name, Version: version, Classes: classes, TrainSlots: slots(f.trainSlots),
+		ForecastSlots: slots(f.forecastSlots), Reports: dataPath(f.reports, dataDir, "reports"), Cache: filepath.Join(dataDir, "cache")}
+	// Found now, not after a run's first fold.
+	if err := report.Probe(cfg.Reports); err != nil {
+		return nil, fmt.Errorf("--reports: %w", err)
+	}
+	f.limits.apply(&cfg, runner)
+	return agent.New(cfg, l, runner, m, e.log), nil
 }
 
 func slicesContains(s []string, v string) bool {
