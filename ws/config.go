@@ -2,7 +2,7 @@ package ws
 
 import (
 	"net/http"
-	"strings"
+	"time"
 
 	"github.com/kairoscope/kairoscope/datasets"
 	"github.com/kairoscope/kairoscope/schema"
@@ -26,12 +26,30 @@ type Config struct {
 	// MaxBody bounds a REST request body (default 64 KiB).
 	MaxBody int64
 
-	// AllowedOrigins lists the Origin values (e.g. "https://dash.example")
-	// that may open a WebSocket, compared case-insensitively. Empty accepts
-	// any Origin: the seed's client runs from any page or the console. A
-	// request without Origin is not from a browser and is always accepted.
-	// A refused Origin gets HTTP 403.
+	// HTTP limits of every request (HTTPServer): its headers must arrive
+	// within ReadHeaderTimeout (default 10s) and be at most MaxHeaderBytes
+	// (default 64 KiB; more gets 431), its body within ReadTimeout (default
+	// 2 min: a dataset upload of MaxDatasetBytes on a slow link), its answer
+	// be written within WriteTimeout (default 2 min); a keep-alive
+	// connection idle for IdleTimeout (default 2 min) is closed. A request
+	// past a timeout has its connection closed. WebSockets are exempt once
+	// upgraded (hub.Config's WriteWait and PongWait).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                                            int
+
+	// AllowedOrigins lists the Origins (e.g. "https://dash.example"), besides
+	// the server's own and pages on localhost, whose pages may use the server:
+	// REST (with CORS headers) and WebSockets; "*" allows any page, "null"
+	// sandboxed frames and file: pages. A request without Origin is not from
+	// a browser's script and is never refused for it. Any other Origin gets
+	// HTTP 403 (guard.go).
 	AllowedOrigins []string
+
+	// AllowedHosts lists the names, besides localhost and IP addresses, that
+	// requests may carry in their Host header (".example.com": its
+	// subdomains too; "*": any). Another name gets HTTP 403: a page whose
+	// name was pointed at this machine (DNS rebinding) must not reach it.
+	AllowedHosts []string
 
 	// Token, when set, is required on every request (Authorization: Bearer,
 	// or ?token=).
@@ -79,6 +97,11 @@ func DefaultConfig() Config {
 		Hub:                hub.DefaultConfig(),
 		MaxConnections:     2000,
 		MaxBody:            64 << 10,
+		ReadHeaderTimeout:  10 * time.Second,
+		ReadTimeout:        2 * time.Minute,
+		WriteTimeout:       2 * time.Minute,
+		IdleTimeout:        2 * time.Minute,
+		MaxHeaderBytes:     64 << 10,
 		Device:             schema.DeviceAuto,
 		OnOOM:              schema.OnOOMFail,
 		MaxQueuedRuns:      8,
@@ -105,6 +128,16 @@ func (c Config) withDefaults() Config {
 	or(&c.MaxQueuedForecasts, d.MaxQueuedForecasts)
 	or(&c.Horizon, d.Horizon)
 	or(&c.MaxHorizon, d.MaxHorizon)
+	or(&c.MaxHeaderBytes, d.MaxHeaderBytes)
+	for _, v := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{{&c.ReadHeaderTimeout, d.ReadHeaderTimeout},
+		{&c.ReadTimeout, d.ReadTimeout}, {&c.WriteTimeout, d.WriteTimeout}, {&c.IdleTimeout, d.IdleTimeout}} {
+		if *v.p <= 0 {
+			*v.p = v.def
+		}
+	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = d.MaxBody
 	}
@@ -117,16 +150,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// checkOrigin reports whether r may be upgraded under AllowedOrigins.
+// checkOrigin reports whether r may be upgraded: no Origin, or one
+// originAllowed accepts (guard.go).
 func (c Config) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if len(c.AllowedOrigins) == 0 || origin == "" {
+	if origin == "" {
 		return true
 	}
-	for _, o := range c.AllowedOrigins {
-		if strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	return false
+	ok, _ := c.originAllowed(origin, r)
+	return ok
 }

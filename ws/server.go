@@ -175,7 +175,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /api/datasets/{name}", s.putDataset)
 	mux.HandleFunc("DELETE /api/datasets/{name}", s.deleteDataset)
 	mux.HandleFunc("POST /api/datasets/{name}/rows", s.appendRows)
-	mux.HandleFunc("POST /api/runs", s.startRun)
+	mux.HandleFunc("POST /api/runs", jsonOnly(s.startRun))
 	mux.HandleFunc("GET /api/runs", s.listRuns)
 	mux.HandleFunc("GET /api/runs/{id}", s.getRun)
 	mux.HandleFunc("DELETE /api/runs/{id}", s.cancelRun)
@@ -185,7 +185,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
-	return root
+	return s.guard(root) // guard.go: Host, Origin, CORS
 }
 
 // healthz is the readiness probe of a load balancer: 200 once the replica

@@ -579,6 +579,7 @@ func startTune(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+dashboardToken)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
