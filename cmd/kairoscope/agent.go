@@ -45,6 +45,6 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	e.log.Info().Str("agent", a.Name()).Str("nats", lf.url).Bool("gpu_worker", runner.GPU != nil).Dur("lease", l.Config().Lease).Msg("kairoscope agent started")
+	e.log.Info().Str("agent", a.Name()).Str("nats", conn.describe()).Bool("gpu_worker", runner.GPU != nil).Dur("lease", l.Config().Lease).Msg("kairoscope agent started")
 	return a.Run(ctx)
 }

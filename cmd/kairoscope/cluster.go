@@ -68,7 +68,7 @@ func (f *logFlags) connect(e *env, name string) (*logConn, error) {
 	if f.url != "" {
 		nc, err := nats.Connect(f.url, runlog.ClientOptions(name)...)
 		if err != nil {
-			return nil, fmt.Errorf("connecting to NATS at %s: %w", f.url, err)
+			return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(f.url), err)
 		}
 		return &logConn{nc: nc, url: f.url}, nil
 	}
@@ -87,9 +87,11 @@ func (f *logFlags) connect(e *env, name string) (*logConn, error) {
 	return &logConn{nc: nc, emb: emb}, nil
 }
 
+// describe says which NATS the process uses, for its log: never a
+// password or token in the URL.
 func (c *logConn) describe() string {
 	if c.emb == nil {
-		return c.url
+		return redactURLs(c.url)
 	}
 	if u := c.emb.URL(); u != "" {
 		return "embedded, " + u

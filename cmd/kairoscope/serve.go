@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,10 +23,18 @@ var version = "dev"
 func runServe(ctx context.Context, e *env, args []string) error {
 	cfg := ws.DefaultConfig()
 	cfg.Version = version
-	fs := newFlags(e, "serve", "[--addr 0.0.0.0:8000] [--token T] [--nats URL] [--data-dir DIR] [--train-on-start]")
-	addr := fs.String("addr", "0.0.0.0:8000", "address to listen on")
+	fs := newFlags(e, "serve", "[--addr localhost:8000] [--token T] [--tls-cert F --tls-key F] [--nats URL] [--data-dir DIR] [--train-on-start]")
+	addr := fs.String("addr", defaultAddr, "address to listen on; localhost:PORT listens on 127.0.0.1 and ::1, 0.0.0.0:PORT on every interface (then set --token)")
 	fs.StringVar(&cfg.Token, "token", os.Getenv("KAIROSCOPE_TOKEN"), "require this token on every request (default $KAIROSCOPE_TOKEN)")
-	origins := fs.String("allowed-origins", "", "comma-separated Origins allowed to open WebSockets (default: any)")
+	origins := fs.String("allowed-origins", "", "comma-separated Origins whose pages may use the server besides its own and localhost's (\"*\": any page, \"null\": file: pages and sandboxed frames)")
+	hosts := fs.String("allowed-hosts", "", "comma-separated names the Host header may carry besides localhost and IP addresses (.example.com: its subdomains; \"*\": any, which lets DNS-rebound pages in)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS and WSS with this PEM certificate (chain); with --tls-key")
+	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "time a request has to send its headers")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time a request has to send its headers and body (an upload); past it the connection is closed")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "time an answer has to be written (WebSockets excepted)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "an idle keep-alive connection is closed after this")
+	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", cfg.MaxHeaderBytes, "largest request header; more gets 431")
 	fs.StringVar(&cfg.Device, "device", schema.DeviceAuto, "device for runs and forecasts: auto (GPU when an agent has one, else CPU), cpu, gpu (never falls back)")
 	fs.StringVar(&cfg.OnOOM, "on-oom", schema.OnOOMFail, "when the GPU runs out of memory: fail (training_error) or halve (retry the fold with half the batch, up to 3 times); a run's on_oom overrides it")
 	fs.IntVar(&cfg.MaxQueuedRuns, "max-queued-runs", cfg.MaxQueuedRuns, "training runs waiting for an agent; more are refused with 429")
@@ -49,6 +55,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if *origins != "" {
 		cfg.AllowedOrigins = strings.Split(*origins, ",")
+	}
+	if *hosts != "" {
+		cfg.AllowedHosts = strings.Split(*hosts, ",")
+	}
+	tlsCfg, err := loadTLS(*tlsCert, *tlsKey)
+	if err != nil {
+		return err
 	}
 	switch cfg.Device {
 	case schema.DeviceAuto, schema.DeviceCPU, schema.DeviceGPU:
@@ -97,9 +110,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		local = a
 	}
-	ln, err := net.Listen("tcp", *addr)
+	lns, err := listen(*addr, tlsCfg) // listen.go
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *addr, err)
+		return err
 	}
 	srv := ws.NewServer(cfg, l, e.log)
 	reg.MustRegister(srv.Collector())
@@ -126,15 +139,25 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		case <-agentDone:
 		}
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	e.log.Info().Str("addr", ln.Addr().String()).Str("version", version).Strs("datasets", datasetNames(e, store)).Str("datasets_dir", store.Dir()).
+	httpSrv := srv.HTTPServer()
+	var addrs []string
+	for _, ln := range lns {
+		addrs = append(addrs, ln.Addr().String())
+	}
+	e.log.Info().Str("addr", addrs[0]).Strs("addrs", addrs).Bool("tls", tlsCfg != nil).Str("version", version).Strs("datasets", datasetNames(e, store)).Str("datasets_dir", store.Dir()).
 		Str("device", cfg.Device).Bool("gpu_worker", runner.GPU != nil).Str("cpu_blas", ops.BLAS()).
 		Str("nats", conn.describe()).Bool("local_agent", *localAgent).Msg("kairoscope listening")
-	if cfg.Token == "" && len(cfg.AllowedOrigins) == 0 && !loopback(ln.Addr()) {
-		e.log.Warn().Str("addr", ln.Addr().String()).Msg("listening beyond loopback with neither --token nor --allowed-origins: anyone who can reach this port can start training runs")
+	switch {
+	case allLoopback(lns):
+	case cfg.Token == "":
+		e.log.Warn().Strs("addrs", addrs).Msg("listening beyond loopback without --token: anyone who can reach this port can start, cancel and read runs and datasets (browsers' pages are refused, programs are not)")
+	case tlsCfg == nil:
+		e.log.Warn().Strs("addrs", addrs).Msg("listening beyond loopback without --tls-cert: the token and the data travel in clear")
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	serveErr := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { serveErr <- httpSrv.Serve(ln) }()
+	}
 	if *trainOnStart {
 		if rec, err := srv.StartRun(ctx, schema.RunRequest{Dataset: datasets.Default}); err != nil {
 			e.log.Error().Err(err).Msg("training on start")
@@ -155,9 +178,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	<-agentDone
 	stopSrv()
 	<-stopped
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := httpSrv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// A request still sending its body after 5 s is cut: it cannot hold the
+	// exit, nor make it fail.
+	if err := ws.Shutdown(httpSrv, 5*time.Second, e.log); err != nil {
 		return err
 	}
 	if serveFailed != nil {
