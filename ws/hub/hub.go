@@ -58,6 +58,10 @@ type Subscription struct {
 	// Prelude holds whole JSON objects written to this client before
 	// anything else (a queue position, say); they belong to no stream.
 	Prelude [][]byte
+	// Left, when not nil, is called once the client is gone: its
+	// connection closed for whatever reason, or its upgrade failed. It is
+	// called on a goroutine of the hub's, never Run's, and may block.
+	Left func()
 }
 
 // Hub fans streams out to WebSocket clients.
@@ -228,6 +232,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription) {
 	select {
 	case <-h.done:
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		if sub.Left != nil {
+			sub.Left()
+		}
 		return
 	default:
 	}
@@ -235,6 +242,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription) {
 	if err != nil {
 		// Upgrade has already answered with an HTTP error.
 		h.log.Debug().Err(err).Str("remote", r.RemoteAddr).Str("origin", r.Header.Get("Origin")).Msg("hub: upgrade refused")
+		if sub.Left != nil {
+			sub.Left()
+		}
 		return
 	}
 	c := newSubscriber(h, conn, sub)
@@ -247,6 +257,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription) {
 		conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, ReasonShutdown), time.Now().Add(closeGrace))
 		conn.Close()
+		if sub.Left != nil {
+			sub.Left()
+		}
 	}
 }
 

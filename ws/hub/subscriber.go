@@ -199,6 +199,9 @@ func (c *subscriber) drain() {
 // closes the connection and tells Run.
 func (c *subscriber) writePump() {
 	defer c.hub.pumps.Done()
+	if c.sub.Left != nil {
+		defer c.sub.Left() // before Run can return
+	}
 	defer c.hub.do(func() { c.hub.left(c) })
 	go c.readPump()
 	ticker := time.NewTicker(c.hub.cfg.pingPeriod())

@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+)
+
+// Left is called once per client: when its connection ends, and when its
+// upgrade fails.
+func TestLeft(t *testing.T) {
+	h := NewHub(Config{}, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { h.Run(ctx); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	var left atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Serve(w, r, Subscription{Left: func() { left.Add(1) }})
+	}))
+	defer srv.Close()
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client", func() bool { return h.Clients() == 1 })
+	if n := left.Load(); n != 0 {
+		t.Fatalf("Left called %d times while connected", n)
+	}
+	conn.Close()
+	waitFor(t, "Left after the close", func() bool { return left.Load() == 1 })
+	resp, err := http.Get(srv.URL) // not a WebSocket: the upgrade fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, "Left after a failed upgrade", func() bool { return left.Load() == 2 })
+	time.Sleep(50 * time.Millisecond)
+	if n := left.Load(); n != 2 {
+		t.Errorf("Left called %d times for 2 clients", n)
+	}
+}
+
+// A protocol ping during a replay stalled by a slow link (here a client
+// that stops reading for longer than gorilla's one-second pong deadline)
+// does not cut the replay: the pong is written by the write pump, and
+// the replay's own deadline is WriteWait.
+func TestPingDuringStalledReplay(t *testing.T) {
+	const n = 20000
+	e := newTestEnv(t, Config{}, func(l net.Listener) net.Listener { return smallBufListener{l} })
+	pad := strings.Repeat("x", 1000)
+	for range n {
+		e.publishBody("r", `{"type":"epoch_metrics","pad":"`+pad+`"`, false)
+	}
+	e.sync()
+	conn := e.dial("?run=r")
+	time.Sleep(300 * time.Millisecond) // the server's replay fills the socket and blocks
+	if err := conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the blocked write outlives a one-second pong deadline
+	pong := make(chan struct{}, 1)
+	conn.SetPongHandler(func(string) error { pong <- struct{}{}; return nil })
+	conn.SetReadDeadline(time.Now().Add(testWait))
+	for want := uint64(1); want <= n; want++ {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("replay cut after %d of %d frames: %v", want-1, n, err)
+		}
+		if got := seqOf(data); got != want {
+			t.Fatalf("frame seq %d, want %d", got, want)
+		}
+	}
+	select {
+	case <-pong:
+	default:
+		t.Error("no pong for the ping")
+	}
+}
