@@ -64,9 +64,23 @@ type Config struct {
 	// MaxQueuedRuns is how many runs may wait for an agent (default 8); more
 	// get HTTP 429.
 	MaxQueuedRuns int
+	// MaxRunCost bounds a run request's estimated cost, trials × folds ×
+	// epochs × samples × weights (schema.RunRequest.Cost; default 1e14,
+	// about 2 hours of the 2-core development machine if nothing stopped
+	// early): more gets HTTP 400 naming the limit.
+	MaxRunCost float64
+	// RunsPerMinute and RunBurst bound how fast one client (IP address)
+	// starts jobs, runs and new forecasts: RunBurst at once (default 30),
+	// then RunsPerMinute (default 30). More get HTTP 429 with Retry-After.
+	RunsPerMinute, RunBurst int
 	// MaxQueuedForecasts is how many forecasts may wait (default 8); more
 	// get HTTP 503 before the upgrade.
 	MaxQueuedForecasts int
+	// ForecastGrace is how long a forecast whose clients have all left
+	// keeps running (default 10s), so that one reconnecting rejoins it;
+	// then it is cancelled. An agent also stops any forecast past its
+	// wall-clock limit (agent.Config.MaxForecastTime).
+	ForecastGrace time.Duration
 	// Horizon is the days forecast when a client names none (default 30);
 	// MaxHorizon the largest ?horizon= (default 365).
 	Horizon, MaxHorizon int
@@ -105,7 +119,11 @@ func DefaultConfig() Config {
 		Device:             schema.DeviceAuto,
 		OnOOM:              schema.OnOOMFail,
 		MaxQueuedRuns:      8,
+		MaxRunCost:         1e14,
+		RunsPerMinute:      30,
+		RunBurst:           30,
 		MaxQueuedForecasts: 8,
+		ForecastGrace:      10 * time.Second,
 		Horizon:            30,
 		MaxHorizon:         365,
 	}
@@ -125,6 +143,11 @@ func (c Config) withDefaults() Config {
 	}
 	or(&c.MaxConnections, d.MaxConnections)
 	or(&c.MaxQueuedRuns, d.MaxQueuedRuns)
+	or(&c.RunsPerMinute, d.RunsPerMinute)
+	or(&c.RunBurst, d.RunBurst)
+	if c.MaxRunCost <= 0 {
+		c.MaxRunCost = d.MaxRunCost
+	}
 	or(&c.MaxQueuedForecasts, d.MaxQueuedForecasts)
 	or(&c.Horizon, d.Horizon)
 	or(&c.MaxHorizon, d.MaxHorizon)
@@ -133,7 +156,7 @@ func (c Config) withDefaults() Config {
 		p   *time.Duration
 		def time.Duration
 	}{{&c.ReadHeaderTimeout, d.ReadHeaderTimeout},
-		{&c.ReadTimeout, d.ReadTimeout}, {&c.WriteTimeout, d.WriteTimeout}, {&c.IdleTimeout, d.IdleTimeout}} {
+		{&c.ReadTimeout, d.ReadTimeout}, {&c.WriteTimeout, d.WriteTimeout}, {&c.IdleTimeout, d.IdleTimeout}, {&c.ForecastGrace, d.ForecastGrace}} {
 		if *v.p <= 0 {
 			*v.p = v.def
 		}

@@ -21,21 +21,36 @@ import (
 // it, its messages go through the run log like a run's. Clients of this
 // replica asking for the same dataset and horizon while a forecast is
 // queued or running share it.
+//
+// A forecast all of whose clients on this replica have left is cancelled
+// after Config.ForecastGrace (abandon.go), unless one has rejoined it.
 type pipeline struct {
 	s *Server
 
 	mu       sync.Mutex
-	inflight map[string]string // dataset/horizon → forecast ID, queued or running
+	inflight map[string]string // dataset/hash/horizon → forecast ID, queued or running
+	clients  map[string]int    // forecast ID → its clients here, connected or connecting
+	keys     map[string]string // forecast ID → its inflight key
 }
 
 func newPipeline(s *Server) *pipeline {
-	return &pipeline{s: s, inflight: map[string]string{}}
+	return &pipeline{s: s, inflight: map[string]string{}, clients: map[string]int{}, keys: map[string]string{}}
 }
 
 // serve joins the client to the forecast of its dataset and horizon,
 // queueing one when none is under way.
 func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 	s := p.s
+	// Nothing is queued for a request that cannot become a WebSocket: a
+	// plain GET (an <img> of any page) or a refused Origin.
+	if err := upgradeRequest(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !s.cfg.Hub.CheckOrigin(r) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("Origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
 	if !s.waitReady(w, r) {
 		return
 	}
@@ -70,6 +85,10 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !shared {
+		if !s.allowJob(w, r, "forecasts") { // limits.go
+			p.mu.Unlock()
+			return
+		}
 		id = runlog.NewID(runlog.ForecastPrefix)
 		data, err := s.pinData(r.Context(), id, name)
 		if err != nil {
@@ -96,16 +115,19 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.records.submitted(rec)
 		p.inflight[key] = id
+		p.keys[id] = key
 	}
+	p.clients[id]++
 	p.mu.Unlock()
 
-	sub := hub.Subscription{Stream: id, Deltas: hub.DeltasAll}
+	sub := hub.Subscription{Stream: id, Deltas: hub.DeltasAll, Left: func() { p.left(id) }}
 	if ahead := p.ahead(id); ahead > 0 {
 		b, _ := json.Marshal(&schema.PredictMessage{Status: schema.StatusMessage,
 			Message: fmt.Sprintf("En file d'attente : %d prédiction(s) avant celle-ci...", ahead)})
 		sub.Prelude = [][]byte{b}
 	}
 	if err := s.feed.ensure(r.Context(), id); err != nil {
+		p.left(id)
 		writeError(w, http.StatusServiceUnavailable, "reading the forecast's history: "+err.Error())
 		return
 	}

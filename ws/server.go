@@ -44,6 +44,7 @@ type Server struct {
 	charts    chartBroadcaster // where appends are announced: every replica's /ws hub
 	pins      pins             // dataset versions held for queued and running jobs
 	metrics   *collector
+	rate      *jobRate     // jobs started by each client (limits.go)
 	upgrading atomic.Int64 // WebSocket handshakes in progress
 	started   time.Time
 	ready     chan struct{} // closed once the feed follows and active runs are loaded
@@ -73,6 +74,7 @@ func NewServer(cfg Config, l *runlog.Log, log zerolog.Logger) *Server {
 	}
 	s.feed = &feed{l: l, log: log, runs: s.runs, forecasts: s.forecasts, started: make(chan struct{})}
 	s.pipeline = newPipeline(s)
+	s.rate = newJobRate(cfg.RunsPerMinute, cfg.RunBurst)
 	s.metrics = newCollector(s)
 	s.feed.lag = s.metrics.lag
 	return s
@@ -386,9 +388,12 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	if req.Dataset == "" {
 		req.Dataset = datasets.Default
 	}
+	if !s.allowJob(w, r, "runs") {
+		return
+	}
 	rec, err := s.StartRun(r.Context(), req) // pins the dataset's current version
 	switch {
-	case badDataset(err):
+	case badDataset(err), errors.Is(err, schema.ErrRunTooCostly):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, runlog.ErrQueueFull):
 		writeError(w, http.StatusTooManyRequests, err.Error())
@@ -419,6 +424,9 @@ func (s *Server) StartRun(ctx context.Context, req schema.RunRequest) (runlog.Re
 			return runlog.Record{}, fmt.Errorf("%w: device gpu never falls back, and no agent with a GPU is connected "+
 				"(start kairoscope agent on a GPU machine, install kairoscope-cuda beside kairoscope, or ask for device auto or cpu)", errNoAgent)
 		}
+	}
+	if err := s.checkCost(req); err != nil { // limits.go
+		return runlog.Record{}, err
 	}
 	id := runlog.NewID(runlog.RunPrefix)
 	data, err := s.pinData(ctx, id, req.Dataset)
