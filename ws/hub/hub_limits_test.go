@@ -85,3 +85,33 @@ func TestPingDuringStalledReplay(t *testing.T) {
 		t.Error("no pong for the ping")
 	}
 }
+
+// A stream's history is bounded by StreamBytes: past it the oldest
+// messages go, and a client joining later is told what it missed, then
+// gets what is kept; the hub's total stays within budget.
+func TestStreamBytes(t *testing.T) {
+	e := newTestEnv(t, Config{StreamBytes: 5000, TotalBytes: 8000}, nil)
+	pad := strings.Repeat("x", 450)
+	for range 20 {
+		e.publishBody("r", `{"type":"epoch_metrics","pad":"`+pad+`"`, false)
+	}
+	for range 20 {
+		e.publishBody("s", `{"type":"epoch_metrics","pad":"`+pad+`"`, false)
+	}
+	e.sync()
+	c := e.dial("?run=r")
+	gap := read(t, c)
+	if gap.Type != "replay_gap" || gap.MissedFrom != 1 || gap.MissedTo < 10 {
+		t.Fatalf("first frame %+v, want a replay_gap from 1", gap)
+	}
+	for want := gap.MissedTo + 1; want <= 20; want++ {
+		expect(t, c, f("r", want))
+	}
+	var total int64
+	reply := make(chan int64, 1)
+	e.hub.do(func() { reply <- e.hub.totalBytes })
+	total = <-reply
+	if total > 8000 {
+		t.Errorf("the hub holds %d bytes of history, budget 8000", total)
+	}
+}
