@@ -176,27 +176,8 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	watch := r.watchSilence(cmd.Process.Pid, grace)
 	defer watch.stop()
 
-	var protoErr error
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for sc.Scan() {
-		watch.heard()
-		line := sc.Bytes()
-		if len(line) == 0 {
-			continue // a keepalive (Output.KeepAlive)
-		}
-		if line[0] != '{' || !json.Valid(line) {
-			// Often the worker's own last word: gorgonia.org/cu's init prints
-			// why CUDA failed (NoDevice) on stdout before exiting.
-			protoErr = fmt.Errorf("wrote a line that is not a JSON object: %s", clip(string(line), 300))
-			cmd.Process.Kill()
-			break
-		}
-		started = true
-		emit(append([]byte(nil), line...))
-	}
-	if protoErr == nil && sc.Err() != nil {
-		protoErr = fmt.Errorf("reading its output: %w", sc.Err())
+	started, protoErr := readMessages(stdout, watch.heard, emit)
+	if protoErr != nil {
 		cmd.Process.Kill()
 	}
 	io.Copy(io.Discard, stdout) // unblock a worker still writing after a protocol error
@@ -223,6 +204,34 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 		e.Err = waitErr
 	}
 	return started, e
+}
+
+// readMessages reads a worker's stdout: each line one JSON object, passed
+// to emit (a copy), in order; empty lines are keepalives. heard is told of
+// every line. It stops at the end of r, or at the first line that breaks
+// the protocol (not a JSON object, or longer than maxLine), and returns
+// whether any message came and that error.
+func readMessages(r io.Reader, heard func(), emit func([]byte)) (started bool, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for sc.Scan() {
+		heard()
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue // a keepalive (Output.KeepAlive)
+		}
+		if line[0] != '{' || !json.Valid(line) {
+			// Often the worker's own last word: gorgonia.org/cu's init prints
+			// why CUDA failed (NoDevice) on stdout before exiting.
+			return started, fmt.Errorf("wrote a line that is not a JSON object: %s", clip(string(line), 300))
+		}
+		started = true
+		emit(append([]byte(nil), line...))
+	}
+	if err := sc.Err(); err != nil {
+		return started, fmt.Errorf("reading its output: %w", err)
+	}
+	return started, nil
 }
 
 // relayLogs re-logs the worker's stderr and returns what says why a worker
