@@ -64,6 +64,39 @@ test: test-deps ## vet and run every test (CPU; the emulator stands in for the G
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags openblas ./engine/...
 	$(GO) test -count=1 -race ./ws/... ./worker ./runlog ./agent
+	$(MAKE) fuzz-short
+
+# The fuzz targets: package, target, executions of the short run in make
+# test (about 5 s each here). The short run counts executions, not
+# seconds: a -fuzztime in seconds fails at random when it ends while a
+# worker is busy (a race in Go 1.26's fuzz coordinator, go.dev/issue/75804).
+FUZZ_TARGETS = \
+	./engine/dataset:FuzzRead:200000 \
+	./schema:FuzzDecodeRunRequest:150000 \
+	./datasets:FuzzPut:3000 \
+	./datasets:FuzzAppend:4000 \
+	./runlog:FuzzEnvelope:20000 \
+	./worker:FuzzWorkerStream:150000 \
+	./ws/hub:FuzzClientFrames:8000
+
+.PHONY: fuzz-short
+fuzz-short: ## run every fuzz target briefly (its committed corpus, then a few thousand new inputs), as make test does
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; n=$${rest#*:}; \
+	  echo "fuzz $$name ($$pkg): $${n} inputs"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $${n}x -fuzzminimizetime 2s $$pkg; \
+	done
+
+# RELIABILITY.md's figures: make fuzz FUZZTIME=10m.
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s): CSV loader, run request, dataset uploads and appends, log envelope, worker stream, client frames
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; \
+	  echo "fuzz $$name ($$pkg): $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # wscat, the seed's WebSocket test tool, is pinned by the lockfile in
 # WSCAT_DIR and installed there, not globally. The stamp is the lockfile it
