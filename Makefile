@@ -173,6 +173,12 @@ golden: deps-golden ## regenerate the golden test values from the reference libr
 	$(PYTHON) engine/calib/testdata/gen_golden.py
 	$(PYTHON) engine/ops/testdata/gen_golden.py
 
+.PHONY: loadtest
+loadtest: build ## RELIABILITY.md's load figures: 1,000 and 5,000 /ws clients during a real run (some stalled), then /ws/predict clients; JSON in benchmarks/results/
+	@mkdir -p benchmarks/results
+	$(GO) run ./cmd/loadgen --kairoscope $(BIN)/kairoscope --clients 1000 --slow 10 --predict 100 --baseline > benchmarks/results/load-1000.json
+	$(GO) run ./cmd/loadgen --kairoscope $(BIN)/kairoscope --clients 5000 --slow 50 --predict 300 --baseline > benchmarks/results/load-5000.json
+
 .PHONY: bench
 bench: ## time the CPU engine (GPU where present) against PyTorch and scaling, and the hub with 1,000 clients: table + benchmarks/results/full.json
 	$(GO) run ./benchmarks/cmd/bench -go $(GO) -python $(PYTHON)
