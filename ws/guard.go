@@ -39,6 +39,7 @@ import (
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.cfg.hostAllowed(r.Host) {
+			s.refuse("host")
 			writeError(w, http.StatusForbidden, fmt.Sprintf("Host %q is not allowed: this server answers to localhost, IP addresses and the names given with --allowed-hosts "+
 				"(a check against DNS rebinding); add it with --allowed-hosts %s", r.Host, hostName(r.Host)))
 			return
@@ -46,6 +47,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		origin := r.Header.Get("Origin")
 		if origin == "" {
 			if r.Header.Get("Sec-Fetch-Site") == "cross-site" && r.Header.Get("Sec-Fetch-Mode") != "navigate" {
+				s.refuse("cross_site")
 				writeError(w, http.StatusForbidden, "cross-site request refused: a page of another site may not use this server")
 				return
 			}
@@ -54,6 +56,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		ok, cors := s.cfg.originAllowed(origin, r)
 		if !ok {
+			s.refuse("origin")
 			writeError(w, http.StatusForbidden, fmt.Sprintf("Origin %q is not allowed: pages of this server and of localhost are; add others with --allowed-origins", origin))
 			return
 		}
@@ -77,10 +80,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // jsonOnly refuses a request whose body is not declared application/json
 // (415): text/plain, forms and a body without a type are what a page may
 // send to another origin without a preflight.
-func jsonOnly(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) jsonOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/json" {
+			s.refuse("content_type")
 			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send the run request as JSON with Content-Type: application/json", r.Header.Get("Content-Type")))
 			return
 		}

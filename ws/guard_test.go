@@ -3,10 +3,13 @@ package ws
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // request sends method path to ts with body and headers ("Host" sets the
@@ -138,6 +141,13 @@ func TestOriginCheck(t *testing.T) {
 	}
 	if runs := listOf(t, ts); len(runs) != 0 {
 		t.Errorf("refused requests started runs: %v", runs)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ts.srv.Collector())
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `kairoscope_http_refused_total{reason="origin"}`) {
+		t.Errorf("no refused origin counted in /metrics")
 	}
 }
 

@@ -101,6 +101,7 @@ func (s *Server) allowJob(w http.ResponseWriter, r *http.Request, what string) b
 	if ok {
 		return true
 	}
+	s.refuse("rate")
 	secs := int(math.Ceil(retry.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many %s from %s: a client may start %d jobs at once and %d a minute (--run-burst, --runs-per-minute); try again in %d s",

@@ -14,8 +14,9 @@ import (
 // read from the log at scrape time, the hubs' counters, and the delivery
 // lag the feed observes.
 type collector struct {
-	s   *Server
-	lag prometheus.Histogram
+	s       *Server
+	lag     prometheus.Histogram
+	refused *prometheus.CounterVec // requests refused before any work, by reason (guard.go, limits.go)
 
 	runs, queue, agents, slots, clients *prometheus.Desc
 	sent, bytes, slow                   *prometheus.Desc
@@ -33,6 +34,10 @@ func newCollector(s *Server) *collector {
 			// 1 ms to 10 s.
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 11),
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kairoscope_http_refused_total",
+			Help: "Requests refused before any work: host (DNS rebinding), origin, cross_site, content_type, rate (jobs started too fast), cost (a run too costly).",
+		}, []string{"reason"}),
 		runs:    d("runs", "Jobs in the run log by lane (train, forecast) and state.", "lane", "state"),
 		queue:   d("queue_depth", "Jobs waiting for an agent, by lane and device class.", "lane", "class"),
 		agents:  d("agents", "Agents whose heartbeat is fresh."),
@@ -49,6 +54,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	c.lag.Describe(ch)
+	c.refused.Describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -95,7 +101,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.slow, prometheus.CounterValue, float64(st.SlowCloses), h.name)
 	}
 	c.lag.Collect(ch)
+	c.refused.Collect(ch)
 }
+
+// refuse counts a request refused for reason.
+func (s *Server) refuse(reason string) { s.metrics.refused.WithLabelValues(reason).Inc() }
 
 // Collector is the replica's Prometheus collector, for GET /metrics (the
 // caller registers it, with the local agent's and the process's own).

@@ -177,7 +177,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /api/datasets/{name}", s.putDataset)
 	mux.HandleFunc("DELETE /api/datasets/{name}", s.deleteDataset)
 	mux.HandleFunc("POST /api/datasets/{name}/rows", s.appendRows)
-	mux.HandleFunc("POST /api/runs", jsonOnly(s.startRun))
+	mux.HandleFunc("POST /api/runs", s.jsonOnly(s.startRun))
 	mux.HandleFunc("GET /api/runs", s.listRuns)
 	mux.HandleFunc("GET /api/runs/{id}", s.getRun)
 	mux.HandleFunc("DELETE /api/runs/{id}", s.cancelRun)
@@ -394,6 +394,9 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.StartRun(r.Context(), req) // pins the dataset's current version
 	switch {
 	case badDataset(err), errors.Is(err, schema.ErrRunTooCostly):
+		if errors.Is(err, schema.ErrRunTooCostly) {
+			s.refuse("cost")
+		}
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, runlog.ErrQueueFull):
 		writeError(w, http.StatusTooManyRequests, err.Error())
