@@ -46,19 +46,30 @@ func (f frame) terminal() bool {
 	return f.Type == "training_complete" || f.Type == "training_error"
 }
 
-// read reads until the run's terminal message or an error.
+// read reads until the run's terminal message or an error. Each frame is
+// read into a reused buffer and checked whole as JSON (json.Valid, every
+// byte); its type, run_id and seq are then read where the schema and the
+// log's envelope put them. Cheaper than decoding every field, so that the
+// generator, on the server's machine, takes less of the CPU it measures.
 func (c *wsClient) read(epoch time.Time, deadline time.Time) {
 	c.conn.SetReadDeadline(deadline)
+	var buf bytes.Buffer
 	for {
-		_, b, err := c.conn.ReadMessage()
+		_, r, err := c.conn.NextReader()
 		if err != nil {
 			c.err = err
 			return
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			c.err = err
+			return
+		}
 		at := uint32(time.Since(epoch) / time.Microsecond)
-		var f frame
-		if err := json.Unmarshal(b, &f); err != nil {
-			c.err = fmt.Errorf("a frame that is not JSON: %.80q", b)
+		b := buf.Bytes()
+		f, ok := scanFrame(b)
+		if !ok {
+			c.err = fmt.Errorf("a frame that is not an enveloped JSON object: %.80q", b)
 			return
 		}
 		c.frames++
@@ -85,6 +96,42 @@ func (c *wsClient) read(epoch time.Time, deadline time.Time) {
 			return
 		}
 	}
+}
+
+// scanFrame checks that b is one JSON object and reads its "type" (the
+// first field of every schema message), and the "run_id" and "seq" the
+// log's envelope appends last.
+func scanFrame(b []byte) (frame, bool) {
+	if !json.Valid(b) || len(b) < 2 || b[0] != '{' {
+		return frame{}, false
+	}
+	var f frame
+	if rest, ok := bytes.CutPrefix(b, []byte(`{"type":"`)); ok {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 {
+			f.Type = string(rest[:i])
+		}
+	}
+	i := bytes.LastIndex(b, []byte(`,"run_id":"`))
+	if i < 0 {
+		return f, false
+	}
+	tail := b[i+len(`,"run_id":"`):]
+	j := bytes.IndexByte(tail, '"')
+	if j < 0 {
+		return f, false
+	}
+	f.RunID = string(tail[:j])
+	tail, ok := bytes.CutPrefix(tail[j+1:], []byte(`,"seq":`))
+	if !ok {
+		return f, false
+	}
+	for _, d := range tail {
+		if d < '0' || d > '9' {
+			break
+		}
+		f.Seq = f.Seq*10 + uint64(d-'0')
+	}
+	return f, f.Seq > 0
 }
 
 // dialAll opens n connections to url, workers at a time; slow ones get a

@@ -57,6 +57,12 @@ type Result struct {
 	LatencyP99Ms float64
 	LatencyMaxMs float64
 
+	// CPU seconds, user + system, from the run's start to its last client's
+	// end: the server (hub, log, agent), its worker, this generator's
+	// clients. All share the machine's cores.
+	ServerCPU, WorkerCPU, ClientsCPU float64
+	BaseServerCPU, BaseWorkerCPU     float64 `json:",omitempty"` // the same for the run with no client
+
 	RSSBefore, RSSIdle, RSSPeak int64   // the server's resident memory: no client, clients idle, peak of the run
 	BytesPerConnIdle            float64 // (RSSIdle - RSSBefore) / connections
 	BytesPerConnRun             float64 // (RSSPeak - RSSBefore) / connections
@@ -112,11 +118,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer ref.nc.Close()
 
 	if cfg.Baseline {
+		s0, w0 := srv.cpu()
 		t0 := time.Now()
 		if err := runAlone(ctx, srv, cfg.Run); err != nil {
 			return nil, fmt.Errorf("the baseline run: %w", err)
 		}
 		res.BaseSeconds = time.Since(t0).Seconds()
+		time.Sleep(500 * time.Millisecond) // the worker reaped
+		s1, w1 := srv.cpu()
+		res.BaseServerCPU, res.BaseWorkerCPU = s1-s0, w1-w0
 	}
 
 	time.Sleep(time.Second) // let the server settle before the baseline
@@ -162,6 +172,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}()
+	s0, w0 := srv.cpu()
+	c0 := ownCPU()
 	t0 := time.Now()
 	run, err := srv.postRun(cfg.Run)
 	if err != nil {
@@ -169,6 +181,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	readers.Wait()
+	res.ClientsCPU = ownCPU() - c0
+	time.Sleep(500 * time.Millisecond) // the worker reaped
+	s1, w1 := srv.cpu()
+	res.ServerCPU, res.WorkerCPU = s1-s0, w1-w0
 	close(stopRSS)
 	res.RSSPeak = <-peak
 	res.BytesPerConnRun = float64(res.RSSPeak-res.RSSBefore) / float64(cfg.Clients+cfg.Slow)

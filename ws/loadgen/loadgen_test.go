@@ -53,3 +53,15 @@ func TestBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestScanFrame(t *testing.T) {
+	f, ok := scanFrame([]byte(`{"type":"epoch_metrics","epoch":1,"run_id":"run_0123456789ab","seq":42,"attempt":1}`))
+	if !ok || f.Type != "epoch_metrics" || f.RunID != "run_0123456789ab" || f.Seq != 42 {
+		t.Errorf("%+v %v", f, ok)
+	}
+	for _, bad := range []string{`{"type":"x","run_id":"r","seq":1`, `{"type":"x"}`, `[1]`, `{"run_id":"r","seq":0}`} {
+		if _, ok := scanFrame([]byte(bad)); ok {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

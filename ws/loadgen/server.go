@@ -139,6 +139,30 @@ func (s *server) rss() int64 {
 	return 0
 }
 
+// cpu returns the server process's CPU seconds (user + system) and its
+// reaped children's: the workers, once they have exited.
+func (s *server) cpu() (self, children float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	str := string(b)
+	f := strings.Fields(str[strings.LastIndexByte(str, ')')+1:])
+	// After the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
+	tick := func(i int) float64 { v, _ := strconv.ParseFloat(f[i], 64); return v / 100 } // USER_HZ
+	if len(f) < 15 {
+		return 0, 0
+	}
+	return tick(11) + tick(12), tick(13) + tick(14)
+}
+
+// ownCPU is this process's CPU seconds, user + system.
+func ownCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 // stop sends SIGTERM and waits for the exit: nil when it exited 0 within
 // wait.
 func (s *server) stop(wait time.Duration) error {
