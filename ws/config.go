@@ -23,7 +23,8 @@ type Config struct {
 	// HTTP 503 before upgrading.
 	MaxConnections int
 
-	// MaxBody bounds a REST request body (default 64 KiB).
+	// MaxBody bounds a run request's body (default 64 KiB): more gets HTTP
+	// 400. Datasets have their own limit (datasets.Options.MaxBytes).
 	MaxBody int64
 
 	// HTTP limits of every request (HTTPServer): its headers must arrive

@@ -14,7 +14,7 @@ func TestLimitFlags(t *testing.T) {
 	serveLimits := append([]string{"--max-connections", "--max-message-bytes", "--send-queue", "--keep-ended", "--history-messages",
 		"--history-run-bytes", "--history-bytes", "--max-run-cost", "--runs-per-minute", "--run-burst", "--forecast-grace",
 		"--max-queued-runs", "--max-queued-forecasts", "--read-header-timeout", "--read-timeout", "--write-timeout", "--idle-timeout",
-		"--max-header-bytes", "--allowed-origins", "--allowed-hosts", "--tls-cert", "--tls-key", "--token", "--max-dataset-bytes", "--keep-runs"}, agentLimits...)
+		"--max-header-bytes", "--max-body-bytes", "--allowed-origins", "--allowed-hosts", "--tls-cert", "--tls-key", "--token", "--max-dataset-bytes", "--keep-runs"}, agentLimits...)
 	for cmd, want := range map[string][]string{"serve": serveLimits, "agent": agentLimits} {
 		_, help, err := run(t, cmd, "--help")
 		if !errors.Is(err, flag.ErrHelp) {

@@ -35,6 +35,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "time an answer has to be written (WebSockets excepted)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "an idle keep-alive connection is closed after this")
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", cfg.MaxHeaderBytes, "largest request header; more gets 431")
+	fs.Int64Var(&cfg.MaxBody, "max-body-bytes", cfg.MaxBody, "largest REST request body but a dataset's (a run request); more gets 400")
 	fs.StringVar(&cfg.Device, "device", schema.DeviceAuto, "device for runs and forecasts: auto (GPU when an agent has one, else CPU), cpu, gpu (never falls back)")
 	fs.StringVar(&cfg.OnOOM, "on-oom", schema.OnOOMFail, "when the GPU runs out of memory: fail (training_error) or halve (retry the fold with half the batch, up to 3 times); a run's on_oom overrides it")
 	fs.IntVar(&cfg.MaxQueuedRuns, "max-queued-runs", cfg.MaxQueuedRuns, "training runs waiting for an agent; more are refused with 429")
