@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bufio"
 	"context"
 	"net"
 	"net/http"
@@ -114,4 +115,50 @@ func TestStreamBytes(t *testing.T) {
 	if total > 8000 {
 		t.Errorf("the hub holds %d bytes of history, budget 8000", total)
 	}
+}
+
+// A malformed client frame (unmasked, a reserved bit or opcode, a control
+// frame over 125 bytes or fragmented, a continuation with nothing to
+// continue) gets a close frame 1002, and the hub keeps no client.
+func TestMalformedFrames(t *testing.T) {
+	e := newTestEnv(t, Config{}, nil)
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	for name, tc := range map[string]struct {
+		in   []byte
+		code int
+	}{
+		"unmasked":          {[]byte{0x81, 0x04, 'p', 'i', 'n', 'g'}, 1002},
+		"reserved bit":      {[]byte{0xc1, 0x80, 0, 0, 0, 0}, 1002},
+		"reserved opcode":   {clientFrame(true, 3, []byte("x")), 1002},
+		"long control":      {clientFrame(true, 9, make([]byte, 200)), 1002},
+		"fragmented ping":   {clientFrame(false, 9, []byte("p")), 1002},
+		"continuation only": {clientFrame(true, 0, []byte("x")), 1002},
+	} {
+		conn, err := net.DialTimeout("tcp", addr, testWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(testWait))
+		if err := handshake(conn, addr); err != nil {
+			t.Fatal(err)
+		}
+		conn.Write(tc.in)
+		br := bufio.NewReader(conn)
+		code := 0
+		for {
+			op, p, err := readRawFrame(br, nil)
+			if err != nil {
+				break
+			}
+			if op == 8 && len(p) >= 2 {
+				code = int(p[0])<<8 | int(p[1])
+				break
+			}
+		}
+		conn.Close()
+		if code != tc.code {
+			t.Errorf("%s: close %d, want %d", name, code, tc.code)
+		}
+	}
+	waitFor(t, "no client left", func() bool { return e.hub.Clients() == 0 })
 }
