@@ -198,6 +198,8 @@ func drainSlow(c *websocket.Conn, deadline time.Time) int {
 			var ce *websocket.CloseError
 			var ne net.Error
 			switch {
+			case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+				return 0 // gorilla's name for an EOF with no close frame
 			case errors.As(err, &ce):
 				return ce.Code
 			case errors.As(err, &ne) && ne.Timeout():
