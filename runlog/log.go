@@ -236,6 +236,18 @@ func (l *Log) queued(ctx context.Context, lane string) (int, error) {
 
 // QueueDepth counts the jobs of lane and class waiting for an agent.
 func (l *Log) QueueDepth(ctx context.Context, lane, class string) (int, error) {
+	// The consumer's NumPending counts new messages asynchronously: a job
+	// whose publish has just returned may not be in it yet. The stream's
+	// per-subject count is exact; the jobs taken (unacked until their end)
+	// are the consumer's NumAckPending, which it updates as it delivers.
+	si, err := l.jobs.Info(ctx, jetstream.WithSubjectFilter(jobSubject(lane, class, "*")))
+	if err != nil {
+		return 0, fmt.Errorf("runlog: the %s/%s queue: %w", lane, class, err)
+	}
+	stored := 0
+	for _, n := range si.State.Subjects {
+		stored += int(n)
+	}
 	c, err := l.jobs.Consumer(ctx, consumerName(lane, class))
 	if err != nil {
 		return 0, fmt.Errorf("runlog: the %s/%s queue: %w", lane, class, err)
@@ -244,7 +256,7 @@ func (l *Log) QueueDepth(ctx context.Context, lane, class string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("runlog: the %s/%s queue: %w", lane, class, err)
 	}
-	return int(info.NumPending), nil
+	return max(stored-info.NumAckPending, 0), nil
 }
 
 // Get returns run id's record and its revision.

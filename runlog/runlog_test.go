@@ -519,6 +519,32 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
+// QueueDepth counts the jobs waiting, right after their submit returns,
+// and not the ones an agent has taken.
+func TestQueueDepth(t *testing.T) {
+	l := openTest(t, t.TempDir(), Config{})
+	ctx := ctxT(t, 10*time.Second)
+	depth := func(want int) {
+		t.Helper()
+		if n, err := l.QueueDepth(ctx, LaneTrain, ClassAny); err != nil || n != want {
+			t.Errorf("queue depth %d (%v), want %d", n, err, want)
+		}
+	}
+	depth(0)
+	submit(t, l)
+	depth(1)
+	submit(t, l)
+	depth(2)
+	j := take(t, l, "a", "1", 5*time.Second)
+	depth(1)
+	if err := j.Finish(ctx, StateCompleted, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	depth(1)
+	take(t, l, "a", "1", 5*time.Second)
+	depth(0)
+}
+
 // Prune forgets the oldest ended runs beyond KeepRuns, log included, and
 // never an active one.
 func TestPrune(t *testing.T) {
