@@ -103,6 +103,7 @@ func testAgentKilled(t *testing.T, natsBin string) {
 		died := c.watch.waitGone(t, workers, killed, orphanWait)
 		second := full.waitFor(t, id, attemptWait, "a message of attempt 2", ofAttempt(2))
 		end := full.waitEnd(t, id, runEndWait)
+		plain.waitFor(t, id, connectWait, "the terminal message", runMsg.terminal) // its own copy may come later
 
 		log := checkRunLog(t, full, id, true)
 		checkRunLog(t, plain, id, false)
