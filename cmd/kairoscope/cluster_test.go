@@ -221,21 +221,29 @@ type storedMsg struct {
 	stored  time.Time // the server's timestamp
 }
 
-// storedLog reads run id's messages straight from the events stream.
-func storedLog(t *testing.T, url, id string) []storedMsg {
+// openStream opens a stream of the NATS server at url for the rest of
+// the test, with a context for one call.
+func openStream(t *testing.T, url, name string) (context.Context, jetstream.Stream) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), httpTimeout)
-	defer cancel()
+	t.Cleanup(cancel)
 	js, _ := jetstream.New(nc)
-	s, err := js.Stream(ctx, "KAIRO_EVENTS")
+	s, err := js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, s
+}
+
+// storedLog reads run id's messages straight from the events stream.
+func storedLog(t *testing.T, url, id string) []storedMsg {
+	t.Helper()
+	ctx, s := openStream(t, url, "KAIRO_EVENTS")
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"kairo.ev." + id}})
 	if err != nil {
 		t.Fatal(err)
@@ -263,18 +271,7 @@ func storedLog(t *testing.T, url, id string) []storedMsg {
 // jobQueued reports whether run id's job message is in the jobs stream.
 func jobQueued(t *testing.T, url, id string) bool {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), httpTimeout)
-	defer cancel()
-	js, _ := jetstream.New(nc)
-	s, err := js.Stream(ctx, "KAIRO_JOBS")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, s := openStream(t, url, "KAIRO_JOBS")
 	for _, class := range []string{"any", "cpu", "gpu"} {
 		if _, err := s.GetLastMsgForSubject(ctx, "kairo.jobs.train."+class+"."+id); err == nil {
 			return true

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -541,20 +540,8 @@ func stopClient(t *testing.T, cmd *exec.Cmd, exited <-chan struct{}) {
 // postRun starts a training run and returns its ID.
 func postRun(t *testing.T, addr, body string) string {
 	t.Helper()
-	c := &http.Client{Timeout: httpTimeout}
-	resp, err := c.Post("http://"+addr+"/api/runs", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("POST /api/runs: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var info struct {
-		RunID string `json:"run_id"`
-	}
-	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(b, &info) != nil || info.RunID == "" {
-		t.Fatalf("POST /api/runs %s: %s %s", body, resp.Status, b)
-	}
-	return info.RunID
+	id, _ := postRunTo(t, addr, body)
+	return id
 }
 
 // child is one kairoscope child process: its log and its exit.

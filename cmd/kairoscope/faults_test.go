@@ -65,6 +65,32 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// checkSecondAttempt checks a run that a NATS fault moved to attempt 2:
+// it completed in attempts 1 then 2, its record says so, and attempt 1
+// stored at most one message after the server came back at since (the
+// agent's one publish in flight may land then; nothing it wrote after it
+// lost its lease may).
+func checkSecondAttempt(t *testing.T, c *cluster, addr func() string, full *follower, id string, end runMsg, since time.Time, how string) {
+	t.Helper()
+	log := checkRunLog(t, full, id, true)
+	if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
+		t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
+	}
+	var late []uint64
+	for _, m := range storedLog(t, c.nats.URL(), id) {
+		if m.attempt == 1 && m.stored.After(since) {
+			late = append(late, m.seq)
+		}
+	}
+	if len(late) > 1 {
+		t.Errorf("seqs %v of attempt 1 stored after the server %s, past the agent's lease: at most the one in flight may", late, how)
+	}
+	r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
+	if r.Attempt != 2 || r.Retries != 1 {
+		t.Errorf("record %+v, want attempt 2 after 1 retry", r)
+	}
+}
+
 func agents(names ...string) []agentSpec {
 	var out []agentSpec
 	for _, n := range names {
@@ -244,25 +270,7 @@ func testNATSFaults(t *testing.T, natsBin string) {
 		gone := c.watch.waitGone(t, workers, paused, stopWait)
 		second := full.waitFor(t, id, attemptWait, "a message of attempt 2", ofAttempt(2))
 		end := full.waitEnd(t, id, runEndWait)
-		log := checkRunLog(t, full, id, true)
-		if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
-			t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
-		}
-		// The agent's one publish in flight when the server stopped may land
-		// once it resumes; nothing it wrote after it lost its lease may.
-		var late []uint64
-		for _, m := range storedLog(t, c.nats.URL(), id) {
-			if m.attempt == 1 && m.stored.After(resumed) {
-				late = append(late, m.seq)
-			}
-		}
-		if len(late) > 1 {
-			t.Errorf("seqs %v of attempt 1 stored after the server resumed, past the agent's lease: at most the one in flight may", late)
-		}
-		r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
-		if r.Attempt != 2 || r.Retries != 1 {
-			t.Errorf("record %+v, want attempt 2 after 1 retry", r)
-		}
+		checkSecondAttempt(t, c, addr, full, id, end, resumed, "resumed")
 		t.Logf("figures: pause → the worker gone %v; resume → attempt 2's first message %s", gone.Round(time.Millisecond), secs(resumed, second.at))
 	})
 
@@ -309,23 +317,7 @@ func testNATSFaults(t *testing.T, natsBin string) {
 		up := time.Now()
 		second := full.waitFor(t, id, attemptWait, "a message of attempt 2", ofAttempt(2))
 		end := full.waitEnd(t, id, runEndWait)
-		log := checkRunLog(t, full, id, true)
-		if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
-			t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
-		}
-		var late []uint64
-		for _, m := range storedLog(t, c.nats.URL(), id) {
-			if m.attempt == 1 && m.stored.After(up) {
-				late = append(late, m.seq)
-			}
-		}
-		if len(late) > 1 {
-			t.Errorf("seqs %v of attempt 1 stored after the server restarted: at most the one in flight may", late)
-		}
-		r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
-		if r.Attempt != 2 || r.Retries != 1 {
-			t.Errorf("record %+v, want attempt 2 after 1 retry", r)
-		}
+		checkSecondAttempt(t, c, addr, full, id, end, up, "restarted")
 		t.Logf("figures: kill → the worker gone %v; restarted after %s → attempt 2's first message %s",
 			gone.Round(time.Millisecond), secs(killed, up), secs(up, second.at))
 	})
