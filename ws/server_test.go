@@ -145,6 +145,12 @@ func startAgentOn(t *testing.T, st *testStack, jobs agent.Jobs, mod func(*Config
 	}
 	go func() { <-serverDone; close(ts.done) }()
 	t.Cleanup(func() { ts.stop(t) })
+	// As a load balancer does (/healthz): clients come once it follows the log.
+	select {
+	case <-s.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replica was not ready within 10 s")
+	}
 	return ts
 }
 
