@@ -85,9 +85,10 @@ type clusterSpec struct {
 }
 
 type agentSpec struct {
-	name string
-	env  []string
-	args []string
+	name        string
+	env         []string
+	args        []string
+	partitioned bool // connects through a link the test can cut
 }
 
 // cluster is a running deployment.
@@ -98,6 +99,7 @@ type cluster struct {
 	names   []string // the replicas' names, s1, s2, …
 	lb      *balancer
 	agents  map[string]*agentProc
+	links   map[string]*link // of the partitioned agents
 	watch   *procWatch
 	started time.Time
 }
@@ -105,7 +107,7 @@ type cluster struct {
 // startCluster starts spec on a fresh nats-server built from bin.
 func startCluster(t *testing.T, bin string, spec clusterSpec, watchExtra ...string) *cluster {
 	t.Helper()
-	c := &cluster{spec: spec, agents: map[string]*agentProc{}, started: time.Now()}
+	c := &cluster{spec: spec, agents: map[string]*agentProc{}, links: map[string]*link{}, started: time.Now()}
 	c.watch = watchWorkers(t, watchExtra...)
 	c.nats = startNATS(t, bin)
 	spec.replicas = max(spec.replicas, 1)
@@ -121,7 +123,12 @@ func startCluster(t *testing.T, bin string, spec clusterSpec, watchExtra ...stri
 		c.lb = startBalancer(t, c.names, addrs)
 	}
 	for _, a := range spec.agents {
-		c.agents[a.name] = startAgent(t, c.nats.URL(), a.name, a.env, a.args...)
+		url := c.nats.URL()
+		if a.partitioned {
+			c.links[a.name] = startLink(t, strings.TrimPrefix(url, "nats://"))
+			url = c.links[a.name].URL()
+		}
+		c.agents[a.name] = startAgent(t, url, a.name, a.env, a.args...)
 	}
 	t.Logf("cluster up in %v: nats-server %s, %d replicas, %d agents, lease %v", time.Since(c.started).Round(time.Millisecond),
 		c.nats.version, len(c.serves), len(c.agents), spec.lease)

@@ -59,6 +59,7 @@ func TestFaults(t *testing.T) {
 		t.Run(nb.name, func(t *testing.T) {
 			t.Run("agent killed", func(t *testing.T) { testAgentKilled(t, nb.path) })
 			t.Run("agent paused", func(t *testing.T) { testAgentPaused(t, nb.path) })
+			t.Run("agent partitioned", func(t *testing.T) { testAgentPartitioned(t, nb.path) })
 			t.Run("nats server", func(t *testing.T) { testNATSFaults(t, nb.path) })
 			t.Run("replicas", func(t *testing.T) { testReplicas(t, nb.path) })
 		})

@@ -1,0 +1,162 @@
+//go:build linux
+
+package main
+
+// A network partition between one agent and NATS, made by an in-test TCP
+// proxy: the agent process and its worker run on, cut off.
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// link is a TCP proxy to the NATS server that a test can cut as a network
+// partition would: while cut it forwards nothing either way and new
+// connections hang, the bytes waiting as TCP's retransmissions would;
+// healed, it forwards what waited and goes on.
+type link struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	up     chan struct{} // closed while the link forwards
+}
+
+func startLink(t *testing.T, target string) *link {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &link{ln: ln, target: target, up: make(chan struct{})}
+	close(l.up)
+	var conns sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			mu.Lock()
+			open = append(open, in, out)
+			mu.Unlock()
+			conns.Go(func() { l.pipe(out, in) })
+			conns.Go(func() { l.pipe(in, out) })
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		l.heal()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		conns.Wait()
+	})
+	return l
+}
+
+// URL is the NATS URL an agent behind the link connects to.
+func (l *link) URL() string { return "nats://" + l.ln.Addr().String() }
+
+// pipe copies src to dst, holding each read while the link is cut.
+func (l *link) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			l.mu.Lock()
+			up := l.up
+			l.mu.Unlock()
+			<-up
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (l *link) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.up:
+		l.up = make(chan struct{})
+	default:
+	}
+}
+
+func (l *link) heal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.up:
+	default:
+		close(l.up)
+	}
+}
+
+// testAgentPartitioned cuts the agent running a run off from NATS, past
+// its lease: the agent stops its worker while cut off, the run goes on
+// elsewhere as attempt 2, and once the partition heals, what the old
+// agent had in flight is refused, it acknowledges nothing and stores
+// nothing more.
+func testAgentPartitioned(t *testing.T, natsBin string) {
+	c := startCluster(t, natsBin, clusterSpec{lease: faultLease, maxRetries: 2,
+		agents: []agentSpec{{name: "a", partitioned: true}, {name: "b", partitioned: true}}})
+	addr := c.addr(-1)
+	id, _ := postRunTo(t, addr(), runLonger)
+	full := follow(t, "/ws?run&deltas=all", addr, "/ws?deltas=all&run="+id)
+	h := c.holder(t, id)
+	full.waitFor(t, id, firstEpochWait, "an epoch of attempt 1", isEpoch(1))
+	workers := c.watch.childrenOf(h.pid())
+	if len(workers) != 1 {
+		t.Fatalf("agent %s has %d workers, want 1: %+v", h.name, len(workers), workers)
+	}
+	cut := time.Now()
+	c.links[h.name].cut()
+	gone := c.watch.waitGone(t, workers, cut, stopWait)
+	h.waitLogged(t, stopWait, "agent: stopped the worker of a run it no longer holds", func(e logEntry) bool { return e.str("run_id") == id })
+	second := full.waitFor(t, id, attemptWait, "a message of attempt 2", ofAttempt(2))
+	full.waitFor(t, id, firstEpochWait, "an epoch of attempt 2", isEpoch(2))
+	healed := time.Now()
+	c.links[h.name].heal()
+	time.Sleep(faultLease) // the old agent reconnects and finds itself fenced
+	if r := getRecord(t, addr(), id); r.State != "running" || r.Attempt != 2 {
+		t.Fatalf("record %+v after the partition healed, want attempt 2 still running", r)
+	}
+	if !jobQueued(t, c.nats.URL(), id) {
+		t.Errorf("run %s's job message is gone while attempt 2 runs: the cut-off agent acknowledged it", id)
+	}
+	end := full.waitEnd(t, id, runEndWait)
+
+	log := checkRunLog(t, full, id, true)
+	if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
+		t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
+	}
+	for _, m := range storedLog(t, c.nats.URL(), id) {
+		if m.attempt == 1 && m.stored.After(healed) {
+			t.Errorf("seq %d of attempt 1 stored %v after the partition healed", m.seq, m.stored.Sub(healed))
+		}
+	}
+	r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
+	if r.Attempt != 2 || r.Retries != 1 || r.Agent == h.name {
+		t.Errorf("record %+v, want attempt 2, retries 1, on the other agent", r)
+	}
+	t.Logf("figures: cut → the worker gone %v; cut → attempt 2's first message %s",
+		gone.Round(time.Millisecond), secs(cut, second.at))
+}
