@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/kairoscope/kairoscope/runlog"
@@ -130,9 +131,38 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 	}
 	appendOne(0)
-	// One node of three goes: R3 keeps a quorum, and the log goes on.
-	servers[0].Shutdown()
+	// The node leading the run's events stream goes mid-run: R3 keeps a
+	// quorum, another node leads, and the log goes on.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := func() string {
+		t.Helper()
+		for {
+			s, err := js.Stream(ctx, "KAIRO_EVENTS")
+			if err == nil {
+				info, err := s.Info(ctx)
+				if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+					return info.Cluster.Leader
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("the events stream's leader: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	was := leader()
+	for _, s := range servers {
+		if s.Name() == was {
+			s.Shutdown()
+		}
+	}
 	appendOne(1)
+	if now := leader(); now == was {
+		t.Errorf("the events stream is still led by %s, which was shut down", was)
+	}
 	if _, err := job.Renew(ctx); err != nil {
 		t.Fatalf("renewing with a node down: %v", err)
 	}
