@@ -228,6 +228,40 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// /healthz says 503 until the replica follows the log, then 200: a load
+// balancer sends it no client before.
+func TestHealthzReadiness(t *testing.T) {
+	st := newStack(t, t.TempDir())
+	t.Cleanup(st.close)
+	s := NewServer(Config{Version: "test"}, st.l, zerolog.Nop())
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	get := func() int {
+		t.Helper()
+		resp, err := http.Get(hs.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz before the replica runs: %d, want 503", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-s.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready within 10 s")
+	}
+	if code := get(); code != http.StatusOK {
+		t.Errorf("/healthz once ready: %d, want 200", code)
+	}
+}
+
 func TestRunLifecycle(t *testing.T) {
 	ts := newTestServer(t, &fakeJobs{run: trainScript}, nil)
 	c := ts.dial(t, "/ws")
