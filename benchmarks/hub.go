@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/kairoscope/kairoscope/benchmarks/hubload"
 )
 
 // hub builds the hubload and kairoscope binaries (the latter with the CPU
-// engine's tags, as make build links it) and measures the hub: runs of the
-// default training request without and with o.hubClients clients
-// (package hubload).
+// engine's tags, as make build links it) and measures the hub: runs of
+// hubload.DefaultRequest without and with o.hubClients clients on every
+// path of o.hubPaths, interleaved (package hubload).
 func (b *bench) hub(ctx context.Context) (*hubload.Result, error) {
 	bin, worker := filepath.Join(b.tmp, "hubload"), filepath.Join(b.tmp, "kairoscope")
 	args := []string{"build"}
@@ -23,7 +24,13 @@ func (b *bench) hub(ctx context.Context) (*hubload.Result, error) {
 			return nil, fmt.Errorf("benchmarks: building the hub benchmark: %w", err)
 		}
 	}
-	fmt.Fprintf(b.stderr, "hub: %d clients, %d runs without and with them\n", b.o.hubClients, b.o.hubRuns)
-	return hubload.Measure(ctx, hubload.Options{Bin: bin, Worker: worker, Dir: filepath.Join(b.tmp, "hub-reports"),
-		Clients: b.o.hubClients, Runs: b.o.hubRuns, Timeout: b.o.timeout, Progress: b.stderr, Profile: b.o.hubProfile})
+	fmt.Fprintf(b.stderr, "hub: %d clients, paths %s, %d runs a path without and with them\n", b.o.hubClients, strings.Join(b.o.hubPaths, ","), b.o.hubRuns)
+	var pin *hubload.Pinning
+	if !b.o.hubPin {
+		pin = &hubload.Pinning{Note: "not pinned (-hub-pin=false): server and clients share every CPU"}
+	}
+	res, err := hubload.Measure(ctx, hubload.Options{Pinning: pin, Bin: bin, Worker: worker, Dir: filepath.Join(b.tmp, "hub"),
+		Clients: b.o.hubClients, Runs: b.o.hubRuns, Paths: b.o.hubPaths,
+		Timeout: b.o.timeout, Progress: b.stderr, Profile: b.o.hubProfile})
+	return res, err
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,9 +31,11 @@ type options struct {
 	// The PyTorch peer's --device and --modes (cpu and step: make bench's
 	// comparison; the GPU check sets cuda and several).
 	torchDevice, torchModes string
-	// The hub benchmark: clients (0 skips it), runs a side, and a folder
-	// for CPU profiles.
+	// The hub benchmark: clients (0 skips it), runs a side per path, the
+	// paths, whether to pin, and a folder for CPU profiles.
 	hubClients, hubRuns int
+	hubPaths            []string
+	hubPin              bool
 	hubProfile          string
 	// The forecast benchmark: runs a side (0 skips it) and the reference
 	// revision.
@@ -54,7 +57,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.only, "only", "", "run only the configurations of this kind (default, rows, hidden, batch), or only the hub (hub) or forecast (forecast) benchmark")
 	fs.BoolVar(&o.gpu, "gpu", true, "benchmark the GPU engine when nvidia-smi finds a GPU")
 	fs.IntVar(&o.hubClients, "hub-clients", hubload.TargetClients, "WebSocket clients in the hub benchmark (0 skips it)")
-	fs.IntVar(&o.hubRuns, "hub-runs", 0, "hub benchmark: training runs without and with the clients, each (default 5, quick 1)")
+	fs.IntVar(&o.hubRuns, "hub-runs", 0, "hub benchmark: training runs without and with the clients, each, per path (default 5, quick 1)")
+	hubPaths := fs.String("hub-paths", strings.Join(hubload.Paths, ","), "hub benchmark: the paths compared, interleaved: log (ws.Server on embedded JetStream, as kairoscope serve), memory (ws/hub fed by the worker)")
+	fs.BoolVar(&o.hubPin, "hub-pin", true, "hub benchmark: pin the server (with its worker) and the clients to separate halves of the CPUs with taskset, when it is installed and there are two CPUs")
 	fs.StringVar(&o.hubProfile, "hub-profile", "", "hub benchmark: write the loaded runs' server and clients CPU profiles to this folder")
 	fs.IntVar(&o.forecastRuns, "forecast-runs", -1, "forecast benchmark: predict runs a side on each series (default 3; quick 0, skipped: the reference takes about a minute on 5,700 days)")
 	fs.StringVar(&o.forecastRef, "forecast-ref", DefaultForecastRef, "forecast benchmark: the git revision whose predict is the reference")
@@ -88,6 +93,18 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.hubRuns < 1 || o.hubClients < 0 {
 		return nil, fmt.Errorf("-hub-runs %d, -hub-clients %d: need at least one run and no negative count", o.hubRuns, o.hubClients)
+	}
+	for _, p := range strings.Split(*hubPaths, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !slices.Contains(hubload.Paths, p) {
+			return nil, fmt.Errorf("-hub-paths: unknown path %q (want some of %s)", p, strings.Join(hubload.Paths, ","))
+		}
+		o.hubPaths = append(o.hubPaths, p)
+	}
+	if len(o.hubPaths) == 0 {
+		return nil, errors.New("-hub-paths: name at least one path")
 	}
 	if o.only == kindHub && o.hubClients == 0 {
 		return nil, errors.New("-only hub with -hub-clients 0 leaves nothing to run")

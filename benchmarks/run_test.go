@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kairoscope/kairoscope/benchmarks/hubload"
-	"github.com/kairoscope/kairoscope/schema"
 )
 
 // `make bench-quick` end to end with one run a side: it builds the
@@ -46,33 +45,48 @@ func TestRunQuick(t *testing.T) {
 	if !strings.Contains(stdout, "Kairoscope/PyTorch") {
 		t.Error("the table has no ratio column")
 	}
-	if h := res.Hub; h == nil || h.Clients != 20 || h.Runs != 1 || h.Lost != 0 || h.Deliveries != int64(20*h.Messages) || h.Slowdown <= 0 {
-		t.Errorf("hub: %+v; want 20 clients, one run a side, every message delivered", h)
+	h := res.Hub
+	if h == nil || h.Clients != 20 || h.Runs != 1 || len(h.Paths)+len(h.Skipped) != len(hubload.Paths) {
+		t.Fatalf("hub: %+v; want 20 clients, one run a side, every path measured or skipped", h)
 	}
-	if !strings.Contains(stdout, "Hub: 20 WebSocket clients") {
-		t.Error("the table has no hub section")
+	for _, p := range h.Paths {
+		if p.Lost != 0 || p.Deliveries != int64(20*p.MessagesPerClient) || p.Slowdown <= 0 {
+			t.Errorf("hub path %s: %+v; want every message delivered", p.Path, p)
+		}
+	}
+	for _, want := range []string{"Hub: 20 clients on plain /ws"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the table lacks %q", want)
+		}
 	}
 }
 
 // The hub section holds each measure against its target and says by how
 // much a missed latency target is missed.
 func TestTableHub(t *testing.T) {
-	h := &hubload.Result{Clients: 1000, Runs: 5, Request: schema.RunRequest{Dataset: "bike", Device: "cpu"}, Messages: 100,
-		BytesPerClient: 540000, Deliveries: 500000, Latency: hubload.Latency{N: 500000, P50: 20, P99: 168, Max: 475},
-		AloneS: 1.5, LoadedS: 2.7, Slowdown: 1.8, ConnBytes: 13 << 10, ConnRSSBytes: 15 << 10,
-		ByType: []hubload.TypeLatency{{Type: "epoch_metrics", Messages: 37, Bytes: 646, Latency: hubload.Latency{P99: 142}}}}
+	path := func(name string, p99, rss float64) hubload.PathResult {
+		return hubload.PathResult{Path: name, Stack: name + " stack", Messages: 40, MessagesPerClient: 36, BytesPerClient: 24000,
+			Deliveries: 108000, P50: p99 / 4, P99: p99, RunsP99: []float64{p99, p99 + 1, p99 - 1},
+			AloneS: 0.5, LoadedS: 0.6, Slowdown: 1.2, ConnBytes: 13 << 10, ConnRSSBytes: int64(rss * 1024),
+			ByType: []hubload.TypeLatency{{Type: "epoch_metrics", Messages: 30, Bytes: 646, Latency: hubload.Latency{P99: p99}}}}
+	}
+	h := &hubload.Result{Clients: 1000, Runs: 3, Request: hubload.DefaultRequest,
+		Pinning: hubload.Pinning{Server: "0", Clients: "1"},
+		Paths:   []hubload.PathResult{path("log", 168, 15), path("memory", 8, 14), path("fastapi", 300, 32)}}
+	h.Paths[2].ConnBytes = -1
 	var out bytes.Buffer
 	printHub(&out, h)
 	s := out.String()
 	t.Logf("\n%s", s)
-	for _, want := range []string{"Hub: 1,000 WebSocket clients", "168.0 ms (20.0, 475.0)", "NOT MET: 16.8×", "0 of 500,000 (0)",
-		"1.80× (1.50 s → 2.70 s)", "13.0 KiB heap+stacks (15.0 KiB RSS)", "≤ 24.0 KiB", "epoch_metrics"} {
+	for _, want := range []string{"Hub: 1,000 clients on plain /ws", "server on CPU 0, clients on CPU 1", "bike, 3 folds × 10 epochs",
+		"168.0 ms (42.0) NOT MET 17×", "8.0 ms (2.0) met", "0 of 108,000 (0, 0)", "36 of 40, 23.4 KiB", "1.20× (0.50 → 0.60 s) NOT MET",
+		"15.0 KiB (13.0 KiB) met", "32.0 KiB (—) NOT MET", "≤ 24.0 KiB", "fastapi: fastapi stack", "epoch_metrics 30×"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the hub section lacks %q", want)
 		}
 	}
-	if n := strings.Count(s, "NOT MET"); n != 2 {
-		t.Errorf("%d targets not met; want 2 (latency, slowdown)", n)
+	if n := strings.Count(s, "NOT MET"); n != 6 {
+		t.Errorf("%d targets not met; want 6 (latency of log and fastapi, three slowdowns, fastapi's memory)", n)
 	}
 }
 

@@ -23,51 +23,74 @@ func buildBins(t *testing.T, dir string) (bin, worker string) {
 	return bin, worker
 }
 
-// The harness end to end with 20 clients and a short run: three processes,
-// a real worker, every message to every client, and a Result with every
-// field filled. No timing is asserted: speed is for make bench.
+// The harness end to end with 10 clients and a short run, on every path:
+// processes of their own, a real
+// worker, every message a plain client gets to every client, none of the
+// others, and a Result with every field filled. No timing is asserted:
+// speed is for make bench.
 func TestMeasure(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds two binaries and trains four times")
+		t.Skip("builds two binaries and trains several times")
 	}
 	dir := t.TempDir()
 	bin, worker := buildBins(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := Measure(ctx, Options{Bin: bin, Worker: worker, Dir: filepath.Join(dir, "reports"), Clients: 20, Runs: 1,
+	const clients = 10
+	res, err := Measure(ctx, Options{Bin: bin, Worker: worker, Dir: filepath.Join(dir, "runs"), Clients: clients, Runs: 1, NoWarmup: true,
 		Request: schema.RunRequest{Folds: 2, Epochs: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v", res)
-	if res.Messages < 8 || res.BytesPerClient <= 0 {
-		t.Fatalf("%d messages of %d bytes a run; want a whole run's", res.Messages, res.BytesPerClient)
+	want := []string{PathLog, PathMemory}
+	var got []string
+	for _, p := range res.Paths {
+		got = append(got, p.Path)
 	}
-	if res.Lost != 0 || res.OutOfOrder != 0 || res.Deliveries != int64(20*res.Messages) || res.Latency.N != res.Deliveries {
-		t.Errorf("deliveries %d (latencies %d), lost %d, out of order %d; want 20 × %d, none lost",
-			res.Deliveries, res.Latency.N, res.Lost, res.OutOfOrder, res.Messages)
+	if !slices.Equal(got, want) {
+		t.Fatalf("paths %q; want %q", got, want)
 	}
-	var types []string
-	n := 0
-	for _, tl := range res.ByType {
-		types = append(types, tl.Type)
-		n += tl.Messages
-	}
-	for _, want := range []string{schema.TypeTrainingStart, schema.TypeEpochMetrics, schema.TypePredictionDelta, schema.TypeTrainingComplete} {
-		if !slices.Contains(types, want) {
-			t.Errorf("no %s among the types %q", want, types)
+	for _, p := range res.Paths {
+		t.Logf("%s (%s): %d of %d messages a client, %d bytes, p99 %.1f ms, slowdown %.2f, %d B RSS a connection",
+			p.Path, p.Stack, p.MessagesPerClient, p.Messages, p.BytesPerClient, p.P99, p.Slowdown, p.ConnRSSBytes)
+		if p.MessagesPerClient < 8 || p.BytesPerClient <= 0 || p.Stack == "" {
+			t.Errorf("%s: %d messages of %d bytes a client (%q); want a whole run's", p.Path, p.MessagesPerClient, p.BytesPerClient, p.Stack)
+		}
+		if p.Lost != 0 || p.Unexpected != 0 || p.OutOfOrder != 0 || p.Others != 0 || p.Deliveries != int64(clients*p.MessagesPerClient) || p.Latency.N != p.Deliveries {
+			t.Errorf("%s: deliveries %d (latencies %d), lost %d, unexpected %d, out of order %d, others %d; want %d × %d, none lost",
+				p.Path, p.Deliveries, p.Latency.N, p.Lost, p.Unexpected, p.OutOfOrder, p.Others, clients, p.MessagesPerClient)
+		}
+		var types []string
+		n := 0
+		for _, tl := range p.ByType {
+			types = append(types, tl.Type)
+			n += tl.Messages
+		}
+		for _, want := range []string{schema.TypeTrainingStart, schema.TypeEpochMetrics, schema.TypeFoldComplete, schema.TypeTrainingComplete} {
+			if !slices.Contains(types, want) {
+				t.Errorf("%s: no %s among the types %q", p.Path, want, types)
+			}
+		}
+		if slices.Contains(types, schema.TypePredictionDelta) {
+			t.Errorf("%s: a plain client got prediction_delta", p.Path)
+		}
+		if n != p.MessagesPerClient {
+			t.Errorf("%s: the types count %d messages; want %d", p.Path, n, p.MessagesPerClient)
+		}
+		if len(p.AloneRuns) != 1 || len(p.LoadedRuns) != 1 || p.AloneS <= 0 || p.LoadedS <= 0 || p.Slowdown <= 0 {
+			t.Errorf("%s: run times: alone %v, loaded %v, slowdown %v", p.Path, p.AloneRuns, p.LoadedRuns, p.Slowdown)
+		}
+		if p.ServerCPULoadedS <= 0 || p.ClientsCPUS <= 0 || p.DialS <= 0 {
+			t.Errorf("%s: CPU: server %v s, clients %v s; dial %v s", p.Path, p.ServerCPULoadedS, p.ClientsCPUS, p.DialS)
+		}
+		if p.ConnBytes <= 0 {
+			t.Errorf("%s: heap and stacks a connection %d; want some", p.Path, p.ConnBytes)
+		}
+		if latency, slowdown, memory := p.Met(res.Clients); latency || slowdown || memory {
+			t.Errorf("%s: targets met with %d clients: they are for 1,000", p.Path, clients)
 		}
 	}
-	if n != res.Messages {
-		t.Errorf("the types count %d messages; want %d", n, res.Messages)
-	}
-	if len(res.AloneRuns) != 1 || len(res.LoadedRuns) != 1 || res.AloneS <= 0 || res.LoadedS <= 0 || res.Slowdown <= 0 {
-		t.Errorf("run times: alone %v, loaded %v, slowdown %v", res.AloneRuns, res.LoadedRuns, res.Slowdown)
-	}
-	if res.ServerCPULoadedS <= 0 || res.ClientsCPUS <= 0 || res.DialS <= 0 {
-		t.Errorf("CPU: server %v s, clients %v s; dial %v s", res.ServerCPULoadedS, res.ClientsCPUS, res.DialS)
-	}
-	if latency, slowdown, memory := res.Met(); latency || slowdown || memory {
-		t.Error("targets met with 20 clients: they are for 1,000")
+	if res.Pinning.Pinned() == (res.Pinning.Note != "") {
+		t.Errorf("pinning %+v: want CPU lists or a note saying why not", res.Pinning)
 	}
 }

@@ -12,37 +12,65 @@ const (
 	TargetClients   = 1000
 	TargetP99MS     = 10.0     // delivery latency p99, with nothing lost
 	TargetSlowdown  = 1.10     // training slowed by less than 10%
-	TargetConnBytes = 24 << 10 // per connection
+	TargetConnBytes = 24 << 10 // server RSS per connection
 )
 
-// Result is Measure's account of the hub under load.
+// Result is Measure's account of the hub under load, path by path.
 type Result struct {
 	Clients int               `json:"clients"`
-	Runs    int               `json:"runs"` // runs with no client and with Clients clients, each
+	Runs    int               `json:"runs"` // runs with no client and with Clients clients, each, per path
 	Request schema.RunRequest `json:"request"`
 	Method  string            `json:"method"`
+	Pinning Pinning           `json:"pinning"`
+	// Load is the machine's load average over 1, 5 and 15 minutes
+	// (/proc/loadavg) when the measurement began and when it ended: on a
+	// shared machine, how much else was running.
+	Load [2]string `json:"loadavg"`
+	// Paths are the hub paths measured, in the order asked; Skipped those
+	// asked for that could not run, and why.
+	Paths   []PathResult  `json:"paths"`
+	Skipped []SkippedPath `json:"skipped,omitempty"`
+}
 
-	// One run's messages, and the bytes of their frames (what each client
-	// reads).
-	Messages       int   `json:"messages_per_run"`
-	BytesPerClient int64 `json:"bytes_per_client_per_run"`
+// SkippedPath is a path that was asked for and not measured.
+type SkippedPath struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// PathResult is one hub path under load.
+type PathResult struct {
+	Path  string `json:"path"`  // PathLog or PathMemory
+	Stack string `json:"stack"` // what served it (the server's Ready line)
+
+	// One run's messages published, those a plain client gets, and the
+	// bytes of their payloads (what each client parses).
+	Messages          int   `json:"messages_per_run"`
+	MessagesPerClient int   `json:"messages_per_client"`
+	BytesPerClient    int64 `json:"bytes_per_client"`
 
 	// Over every loaded run: deliveries expected (Runs × Clients ×
-	// Messages), those that never arrived, and frames out of sequence.
+	// MessagesPerClient), those that never arrived, those of messages a
+	// plain client should not get, frames out of sequence, frames without
+	// a seq of the run.
 	Deliveries int64 `json:"deliveries"`
 	Lost       int64 `json:"lost"`
+	Unexpected int64 `json:"unexpected"`
 	OutOfOrder int64 `json:"out_of_order"`
-	// Latency is over every delivery of every loaded run; ByType per
-	// message type.
-	Latency Latency       `json:"latency_ms"`
-	ByType  []TypeLatency `json:"latency_ms_by_type"`
-	// RunsP99 is each loaded run's own p99, in order: on a shared machine
-	// one bad run can carry the pooled p99.
-	RunsP99 []float64 `json:"runs_p99_ms"`
+	Others     int64 `json:"others"`
 
-	// The run's wall time (the server's RunInfo, started to ended: the
-	// worker process's whole life) without clients and with them: medians
-	// and every run, in order.
+	// P50 and P99 are the medians over the loaded runs of each run's own
+	// quantiles (RunsP50, RunsP99, in order); Latency pools every delivery
+	// of every run, and ByType splits it by message type.
+	P50     float64       `json:"p50_ms"`
+	P99     float64       `json:"p99_ms"`
+	RunsP50 []float64     `json:"runs_p50_ms"`
+	RunsP99 []float64     `json:"runs_p99_ms"`
+	Latency Latency       `json:"latency_ms_pooled"`
+	ByType  []TypeLatency `json:"latency_ms_by_type"`
+
+	// The run's wall time (RunInfo.TrainS) without clients and with them:
+	// medians and every run, in order.
 	AloneS     float64   `json:"train_s_alone"`
 	LoadedS    float64   `json:"train_s_loaded"`
 	Slowdown   float64   `json:"slowdown"` // LoadedS / AloneS
@@ -50,9 +78,9 @@ type Result struct {
 	LoadedRuns []float64 `json:"runs_train_s_loaded"`
 
 	// CPU seconds (user + system), medians per run: the server process with
-	// its worker (wait4 counts a process's waited-for children), alone and
-	// loaded, and the clients process.
-	// The _sys fields are the kernel's share (system time).
+	// its worker (and feed: wait4 counts a process's waited-for
+	// descendants), alone and loaded, and the clients process. The _sys
+	// fields are the kernel's share.
 	ServerCPUAloneS  float64 `json:"server_cpu_s_alone"`
 	ServerCPULoadedS float64 `json:"server_cpu_s_loaded"`
 	ClientsCPUS      float64 `json:"clients_cpu_s"`
@@ -61,10 +89,10 @@ type Result struct {
 	ClientsSysS      float64 `json:"clients_cpu_s_sys"`
 
 	// Per idle connection (all clients connected, no run yet), medians over
-	// the loaded runs: the server's growth in heap plus goroutine stacks
-	// after a GC, and in RSS.
-	ConnBytes    int64   `json:"conn_heap_stack_bytes"`
+	// the loaded runs: the server's growth in RSS, and in Go heap plus
+	// goroutine stacks after a GC (-1 for a server with no such figure).
 	ConnRSSBytes int64   `json:"conn_rss_bytes"`
+	ConnBytes    int64   `json:"conn_heap_stack_bytes"`
 	DialS        float64 `json:"dial_s"` // median time to connect every client
 }
 
@@ -87,15 +115,25 @@ type TypeLatency struct {
 	Latency
 }
 
-// Met reports whether each target is met: latency (p99 and nothing lost),
-// slowdown and memory per connection. With fewer clients than
-// TargetClients none is.
-func (r *Result) Met() (latency, slowdown, memory bool) {
-	if r.Clients < TargetClients {
+// Met reports whether each target is met: latency (the median run p99,
+// with nothing lost, unexpected or out of order), slowdown and RSS per
+// connection. With fewer clients than TargetClients none is.
+func (p *PathResult) Met(clients int) (latency, slowdown, memory bool) {
+	if clients < TargetClients {
 		return false, false, false
 	}
-	return r.Lost == 0 && r.OutOfOrder == 0 && r.Latency.P99 <= TargetP99MS,
-		r.Slowdown < TargetSlowdown, r.ConnBytes <= TargetConnBytes
+	return p.Lost == 0 && p.Unexpected == 0 && p.OutOfOrder == 0 && p.P99 <= TargetP99MS,
+		p.Slowdown < TargetSlowdown, p.ConnRSSBytes <= TargetConnBytes
+}
+
+// Path returns the result of path, or nil.
+func (r *Result) Path(path string) *PathResult {
+	for i := range r.Paths {
+		if r.Paths[i].Path == path {
+			return &r.Paths[i]
+		}
+	}
+	return nil
 }
 
 // latencyOf sorts ms in place and summarises it.

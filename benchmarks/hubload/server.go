@@ -11,35 +11,48 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/kairoscope/kairoscope/agent"
-	"github.com/kairoscope/kairoscope/runlog"
 	"github.com/kairoscope/kairoscope/schema"
-	"github.com/kairoscope/kairoscope/worker"
-	"github.com/kairoscope/kairoscope/ws"
 )
 
 // serverWait bounds the server's own waits: for clients to register, for a
 // run to end, for the hub to deliver a run's last message.
 const serverWait = 5 * time.Minute
 
-// Serve is the server process: `hubload server -worker PATH -reports DIR`.
-// It serves ws.NewServer with the real worker runner (CPU jobs run in
-// `PATH worker`) on a loopback port, prints Ready, then answers Commands
-// read from stdin until EOF, when it shuts down as `kairoscope serve` does.
+// hubServer is one path's server: what it serves on /ws, how it runs a
+// training request and what it published of it. server_log.go is the
+// path through the run log, server_memory.go the hub fed directly.
+type hubServer interface {
+	// handler serves /ws (and whatever else the path serves).
+	handler() http.Handler
+	// clients is the number of WebSocket clients the server has.
+	clients(ctx context.Context) (int, error)
+	// train runs req to its end.
+	train(ctx context.Context, req schema.RunRequest) (RunInfo, error)
+	// published waits until every message of run id is published and
+	// says when each was.
+	published(ctx context.Context, id string) (Published, error)
+	// close stops the path: its hub closes its clients. The HTTP server
+	// is closed after it.
+	close()
+}
+
+// Serve is the server process: `hubload server -path log|memory -worker
+// PATH -reports DIR`. It serves one hub path on a loopback port, its
+// training jobs running in `PATH worker`, prints Ready, then answers
+// Commands read from stdin until EOF, when it shuts down.
 func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hubload server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	path := fs.String("path", PathLog, "the hub path: log (ws.NewServer on embedded JetStream with a local agent, as kairoscope serve) or memory (ws/hub fed by the worker directly)")
 	workerPath := fs.String("worker", "", "the kairoscope binary whose worker command trains (required)")
 	reports := fs.String("reports", "", "folder for the runs' reports and the embedded NATS store (required)")
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
@@ -51,52 +64,33 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return errors.New("hubload server: -worker and -reports are required")
 	}
 	log := zerolog.New(stderr).With().Timestamp().Logger().Level(zerolog.InfoLevel)
-
-	// As `kairoscope serve` builds it: an embedded JetStream server, the
-	// replica, and a local agent whose appends are the publish times.
-	emb, err := runlog.StartEmbedded(filepath.Join(*reports, "nats"), "")
-	if err != nil {
-		return err
-	}
-	defer emb.Shutdown()
-	nc, err := emb.Connect("hubload")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	l, err := runlog.Open(ctx, nc, runlog.Config{}, log)
-	if err != nil {
-		return err
-	}
-	pubs := &publishLog{at: map[string][]int64{}}
-	cfg := ws.Config{Version: "hubload", Device: schema.DeviceCPU}
-	runner := &worker.Runner{CPU: worker.Command{Device: worker.DeviceCPU, Path: *workerPath, Args: []string{"worker"}}, Log: log}
-	a := agent.New(agent.Config{Name: "hubload", Reports: *reports}, l, runner, agent.Metrics{Appended: pubs.add}, log)
-
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("hubload server: %w", err)
 	}
-	srv := ws.NewServer(cfg, l, log)
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	defer ln.Close()
+	var hs hubServer
+	switch *path {
+	case PathLog:
+		hs, err = newLogServer(ctx, *workerPath, *reports, "http://"+ln.Addr().String(), log)
+	case PathMemory:
+		hs = newMemoryServer(*workerPath, *reports, log)
+	default:
+		err = fmt.Errorf("hubload server: -path %q: want %s or %s", *path, PathLog, PathMemory)
+	}
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: hs.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go httpSrv.Serve(ln)
-	stopped := make(chan struct{})
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	go func() { srv.Run(srvCtx); close(stopped) }()
-	agentDone := make(chan struct{})
-	go func() { a.Run(ctx); close(agentDone) }()
-	<-a.Ready()
 	defer func() {
 		cancel()
-		<-agentDone
-		stopSrv()
-		<-stopped
+		hs.close()
 		httpSrv.Close()
 	}()
 
-	s := &server{srv: srv, l: l, pubs: pubs, base: "http://" + ln.Addr().String(), profile: *profile}
 	out := json.NewEncoder(stdout)
 	if err := out.Encode(Ready{Addr: ln.Addr().String()}); err != nil {
 		return err
@@ -107,7 +101,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		var r Reply
 		if err := json.Unmarshal(in.Bytes(), &c); err != nil {
 			r.Error = fmt.Sprintf("bad command %q: %v", in.Text(), err)
-		} else if err := s.do(ctx, c, &r); err != nil {
+		} else if err := do(ctx, hs, *profile, c, &r); err != nil {
 			r.Error = err.Error()
 		}
 		if err := out.Encode(r); err != nil {
@@ -117,60 +111,37 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return in.Err()
 }
 
-// server answers the driver's commands.
-type server struct {
-	srv     *ws.Server
-	l       *runlog.Log
-	pubs    *publishLog
-	base    string // http://addr
-	profile string // -cpuprofile
-}
-
-func (s *server) do(ctx context.Context, c Command, r *Reply) error {
+// do answers one of the driver's commands.
+func do(ctx context.Context, hs hubServer, profile string, c Command, r *Reply) error {
 	switch c.Cmd {
 	case CmdMem:
 		r.Mem = memNow()
 		return nil
 	case CmdWaitClients:
-		return s.waitFor(ctx, fmt.Sprintf("%d clients", c.Clients), func() (bool, error) {
-			n, err := s.clients()
+		return waitFor(ctx, fmt.Sprintf("%d clients", c.Clients), func() (bool, error) {
+			n, err := hs.clients(ctx)
 			r.Clients = n
 			return n == c.Clients, err
 		})
 	case CmdTrain:
-		stop, err := startProfile(s.profile)
+		stop, err := startProfile(profile)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		rec, err := s.srv.StartRun(ctx, c.Request)
-		if err != nil {
-			return err
-		}
-		err = s.waitFor(ctx, "the run", func() (bool, error) {
-			rec, _, err = s.l.Get(ctx, rec.ID)
-			return runlog.Ended(rec.State), err
-		})
-		r.Run = &rec
-		if err == nil && rec.State != runlog.StateCompleted {
-			err = fmt.Errorf("run %s %s: %s", rec.ID, rec.State, rec.Error)
-		}
+		info, err := hs.train(ctx, c.Request)
+		r.Run = &info
 		return err
 	case CmdPublishes:
-		rec, _, err := s.l.Get(ctx, c.RunID)
-		if err != nil {
-			return err
-		}
-		return s.waitFor(ctx, "the run's last message", func() (bool, error) {
-			r.PublishedAt = s.pubs.get(c.RunID)
-			return uint64(len(r.PublishedAt)) >= rec.Messages, nil
-		})
+		p, err := hs.published(ctx, c.RunID)
+		r.Published = &p
+		return err
 	}
 	return fmt.Errorf("unknown command %q", c.Cmd)
 }
 
 // waitFor polls done every few milliseconds, up to serverWait.
-func (s *server) waitFor(ctx context.Context, what string, done func() (bool, error)) error {
+func waitFor(ctx context.Context, what string, done func() (bool, error)) error {
 	deadline := time.Now().Add(serverWait)
 	for {
 		ok, err := done()
@@ -186,26 +157,6 @@ func (s *server) waitFor(ctx context.Context, what string, done func() (bool, er
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// clients asks the server's own GET / how many WebSocket clients it has,
-// as any user would.
-func (s *server) clients() (int, error) {
-	req, err := http.NewRequest(http.MethodGet, s.base+"/", nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var h ws.Health
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		return 0, fmt.Errorf("GET /: %w", err)
-	}
-	return h.Clients, nil
 }
 
 // startProfile starts a CPU profile into path, when it is not "", and
@@ -226,30 +177,6 @@ func startProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
-}
-
-// publishLog is the agent's Metrics.Appended record: per run, when the log
-// acknowledged each seq.
-type publishLog struct {
-	mu sync.Mutex
-	at map[string][]int64 // UnixNano by run, index seq-1
-}
-
-func (p *publishLog) add(runID string, seq uint64, at time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a := p.at[runID]
-	for uint64(len(a)) < seq { // seq is always len+1; a gap stays 0
-		a = append(a, 0)
-	}
-	a[seq-1] = at.UnixNano()
-	p.at[runID] = a
-}
-
-func (p *publishLog) get(runID string) []int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]int64(nil), p.at[runID]...)
 }
 
 // memNow collects garbage (runtime.GC, then debug.FreeOSMemory, which
