@@ -30,7 +30,7 @@ func (b *bench) hub(ctx context.Context) (*hubload.Result, error) {
 		pin = &hubload.Pinning{Note: "not pinned (-hub-pin=false): server and clients share every CPU"}
 	}
 	res, err := hubload.Measure(ctx, hubload.Options{Pinning: pin, Bin: bin, Worker: worker, Dir: filepath.Join(b.tmp, "hub"),
-		Clients: b.o.hubClients, Runs: b.o.hubRuns, Paths: b.o.hubPaths,
+		Clients: b.o.hubClients, Runs: b.o.hubRuns, Paths: b.o.hubPaths, Python: b.o.python, Peer: filepath.Join(b.dir, "peers", "fastapi_hub.py"),
 		Timeout: b.o.timeout, Progress: b.stderr, Profile: b.o.hubProfile})
 	return res, err
 }

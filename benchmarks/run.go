@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.gpu, "gpu", true, "benchmark the GPU engine when nvidia-smi finds a GPU")
 	fs.IntVar(&o.hubClients, "hub-clients", hubload.TargetClients, "WebSocket clients in the hub benchmark (0 skips it)")
 	fs.IntVar(&o.hubRuns, "hub-runs", 0, "hub benchmark: training runs without and with the clients, each, per path (default 5, quick 1)")
-	hubPaths := fs.String("hub-paths", strings.Join(hubload.Paths, ","), "hub benchmark: the paths compared, interleaved: log (ws.Server on embedded JetStream, as kairoscope serve), memory (ws/hub fed by the worker)")
+	hubPaths := fs.String("hub-paths", strings.Join(hubload.Paths, ","), "hub benchmark: the paths compared, interleaved: log (ws.Server on embedded JetStream, as kairoscope serve), memory (ws/hub fed by the worker), fastapi (the seed's FastAPI + uvicorn stack, peers/fastapi_hub.py)")
 	fs.BoolVar(&o.hubPin, "hub-pin", true, "hub benchmark: pin the server (with its worker) and the clients to separate halves of the CPUs with taskset, when it is installed and there are two CPUs")
 	fs.StringVar(&o.hubProfile, "hub-profile", "", "hub benchmark: write the loaded runs' server and clients CPU profiles to this folder")
 	fs.IntVar(&o.forecastRuns, "forecast-runs", -1, "forecast benchmark: predict runs a side on each series (default 3; quick 0, skipped: the reference takes about a minute on 5,700 days)")

@@ -30,10 +30,13 @@ const (
 	// PathMemory is the hub of package ws/hub fed directly from the
 	// worker's messages, with no log in between.
 	PathMemory = "memory"
+	// PathFastAPI is the seed's stack: FastAPI + uvicorn
+	// (peers/fastapi_hub.py) broadcasting a worker's messages.
+	PathFastAPI = "fastapi"
 )
 
 // Paths are every path, in the order Measure runs them by default.
-var Paths = []string{PathLog, PathMemory}
+var Paths = []string{PathLog, PathMemory, PathFastAPI}
 
 // DefaultRequest is the run measured: the 3-fold, 10-epoch run on
 // the embedded bike data, on the CPU.
@@ -48,6 +51,11 @@ type Options struct {
 	Runs    int    // runs without and with clients, each, per path (default 3)
 	// Paths to measure, in order (default Paths).
 	Paths []string
+	// Python runs Peer, the FastAPI peer (peers/fastapi_hub.py); without
+	// Peer, or when Python cannot import fastapi and uvicorn, PathFastAPI
+	// is skipped and Result.Skipped says why. Python defaults to
+	// /usr/bin/python3.
+	Python, Peer string
 	// Request is the training run (default DefaultRequest; its empty
 	// fields take DefaultRequest's dataset and device).
 	Request schema.RunRequest
@@ -70,7 +78,7 @@ type Options struct {
 // path in turn runs a pair of sessions, each with a fresh server process:
 // the training run with no client, then the same run with Clients clients
 // connected before it starts (log alone, log loaded, memory alone, memory
-// loaded, ...). It fails when a run does not complete;
+// loaded, fastapi alone, ...). It fails when a run does not complete;
 // lost messages are counted, not errors.
 func Measure(ctx context.Context, o Options) (*Result, error) {
 	if o.Bin == "" || o.Worker == "" || o.Dir == "" {
@@ -84,6 +92,9 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 	}
 	if len(o.Paths) == 0 {
 		o.Paths = Paths
+	}
+	if o.Python == "" {
+		o.Python = "/usr/bin/python3"
 	}
 	if reflect.ValueOf(o.Request).IsZero() {
 		o.Request = DefaultRequest
@@ -109,8 +120,14 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 	defer func() { res.Load[1] = loadAvg() }()
 	var paths []string
 	for _, p := range o.Paths {
-		if !slices.Contains(Paths, p) {
+		switch {
+		case !slices.Contains(Paths, p):
 			return nil, fmt.Errorf("hubload: unknown path %q (want %s)", p, strings.Join(Paths, ", "))
+		case p == PathFastAPI:
+			if why := peerMissing(ctx, o.Python, o.Peer); why != "" {
+				res.Skipped = append(res.Skipped, SkippedPath{Path: p, Reason: why})
+				continue
+			}
 		}
 		paths = append(paths, p)
 	}
@@ -231,6 +248,10 @@ type sessionResult struct {
 // serverCommand is the command line of path's server, whose scratch
 // folder is dir.
 func serverCommand(o Options, path, dir string) (string, []string) {
+	if path == PathFastAPI {
+		feed, _ := json.Marshal([]string{o.Bin, "feed", "-worker", o.Worker, "-reports", dir})
+		return o.Python, []string{o.Peer, "--feed", string(feed), "--dir", dir}
+	}
 	return o.Bin, []string{"server", "-path", path, "-worker", o.Worker, "-reports", dir}
 }
 
@@ -256,7 +277,9 @@ func session(ctx context.Context, o Options, pin Pinning, path string, n, i int)
 	name, srvArgs := serverCommand(o, path, dir)
 	clArgs := []string{"clients"}
 	if o.Profile != "" && n > 0 {
-		srvArgs = append(srvArgs, "-cpuprofile", filepath.Join(o.Profile, fmt.Sprintf("server-%s-%d.pprof", path, i)))
+		if path != PathFastAPI {
+			srvArgs = append(srvArgs, "-cpuprofile", filepath.Join(o.Profile, fmt.Sprintf("server-%s-%d.pprof", path, i)))
+		}
 		clArgs = append(clArgs, "-cpuprofile", filepath.Join(o.Profile, fmt.Sprintf("clients-%s-%d.pprof", path, i)))
 	}
 	name, srvArgs = pin.command(pin.Server, name, srvArgs...)
@@ -340,6 +363,31 @@ func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
 		return strings.Join(f[:3], " ")
+	}
+	return ""
+}
+
+// peerMissing says why the FastAPI peer cannot run, or "".
+func peerMissing(ctx context.Context, python, peer string) string {
+	if peer == "" {
+		return "no FastAPI peer given"
+	}
+	if _, err := os.Stat(peer); err != nil {
+		return fmt.Sprintf("the FastAPI peer: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, "-c", "import fastapi, uvicorn").CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		why := err.Error()
+		if msg != "" {
+			why += ": " + msg
+		}
+		return fmt.Sprintf("%s cannot import fastapi and uvicorn (%s); make bench installs python3-fastapi and python3-uvicorn", python, why)
 	}
 	return ""
 }

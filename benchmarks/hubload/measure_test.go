@@ -23,8 +23,9 @@ func buildBins(t *testing.T, dir string) (bin, worker string) {
 	return bin, worker
 }
 
-// The harness end to end with 10 clients and a short run, on every path:
-// processes of their own, a real
+// The harness end to end with 10 clients and a short run, on every path
+// (the FastAPI peer where Debian's python3-fastapi and python3-uvicorn are
+// installed, else skipped with its reason): processes of their own, a real
 // worker, every message a plain client gets to every client, none of the
 // others, and a Result with every field filled. No timing is asserted:
 // speed is for make bench.
@@ -38,11 +39,18 @@ func TestMeasure(t *testing.T) {
 	defer cancel()
 	const clients = 10
 	res, err := Measure(ctx, Options{Bin: bin, Worker: worker, Dir: filepath.Join(dir, "runs"), Clients: clients, Runs: 1, NoWarmup: true,
-		Request: schema.RunRequest{Folds: 2, Epochs: 3}})
+		Peer: "../peers/fastapi_hub.py", Request: schema.RunRequest{Folds: 2, Epochs: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{PathLog, PathMemory}
+	want := []string{PathLog, PathMemory, PathFastAPI}
+	if len(res.Skipped) > 0 {
+		if len(res.Skipped) != 1 || res.Skipped[0].Path != PathFastAPI || res.Skipped[0].Reason == "" {
+			t.Fatalf("skipped %+v; want at most the FastAPI peer, with a reason", res.Skipped)
+		}
+		t.Logf("skipped %s: %s", PathFastAPI, res.Skipped[0].Reason)
+		want = want[:2]
+	}
 	var got []string
 	for _, p := range res.Paths {
 		got = append(got, p.Path)
@@ -83,8 +91,8 @@ func TestMeasure(t *testing.T) {
 		if p.ServerCPULoadedS <= 0 || p.ClientsCPUS <= 0 || p.DialS <= 0 {
 			t.Errorf("%s: CPU: server %v s, clients %v s; dial %v s", p.Path, p.ServerCPULoadedS, p.ClientsCPUS, p.DialS)
 		}
-		if p.ConnBytes <= 0 {
-			t.Errorf("%s: heap and stacks a connection %d; want some", p.Path, p.ConnBytes)
+		if (p.Path == PathFastAPI) != (p.ConnBytes == -1) {
+			t.Errorf("%s: heap and stacks a connection %d; want -1 for the peer only", p.Path, p.ConnBytes)
 		}
 		if latency, slowdown, memory := p.Met(res.Clients); latency || slowdown || memory {
 			t.Errorf("%s: targets met with %d clients: they are for 1,000", p.Path, clients)
@@ -92,5 +100,24 @@ func TestMeasure(t *testing.T) {
 	}
 	if res.Pinning.Pinned() == (res.Pinning.Note != "") {
 		t.Errorf("pinning %+v: want CPU lists or a note saying why not", res.Pinning)
+	}
+}
+
+// Without its packages the FastAPI peer is skipped, with the reason, and
+// nothing fails.
+func TestFastAPIPeerSkipped(t *testing.T) {
+	for _, o := range []Options{
+		{Python: filepath.Join(t.TempDir(), "no-python"), Peer: "../peers/fastapi_hub.py"},
+		{Peer: ""},
+	} {
+		o.Bin, o.Worker, o.Dir, o.Paths = "unused", "unused", t.TempDir(), []string{PathFastAPI}
+		res, err := Measure(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Paths) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Path != PathFastAPI || res.Skipped[0].Reason == "" {
+			t.Errorf("python %q, peer %q: paths %+v, skipped %+v; want the peer skipped with a reason", o.Python, o.Peer, res.Paths, res.Skipped)
+		}
+		t.Log(res.Skipped)
 	}
 }

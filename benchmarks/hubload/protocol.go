@@ -6,7 +6,8 @@ import (
 
 // The driver talks to the server and clients processes in JSON lines: one
 // object per line on their stdin, one answer per line on their stdout. Their
-// logs go to stderr.
+// logs go to stderr. Every server speaks it, the FastAPI peer
+// (peers/fastapi_hub.py) included.
 
 // Ready is the server's first line: where it listens, and what serves.
 type Ready struct {
@@ -62,7 +63,7 @@ type Published struct {
 }
 
 // Mem is the server process's memory after a GC that returned freed memory
-// to the OS. A server with no Go heap sets HeapBytes to -1.
+// to the OS. The FastAPI peer has only RSSBytes (HeapBytes is -1).
 type Mem struct {
 	HeapBytes  int64 `json:"heap_bytes"`  // runtime.MemStats.HeapInuse
 	StackBytes int64 `json:"stack_bytes"` // runtime.MemStats.StackInuse: goroutine stacks

@@ -40,7 +40,7 @@ type SkippedPath struct {
 
 // PathResult is one hub path under load.
 type PathResult struct {
-	Path  string `json:"path"`  // PathLog or PathMemory
+	Path  string `json:"path"`  // PathLog, PathMemory or PathFastAPI
 	Stack string `json:"stack"` // what served it (the server's Ready line)
 
 	// One run's messages published, those a plain client gets, and the
@@ -90,7 +90,8 @@ type PathResult struct {
 
 	// Per idle connection (all clients connected, no run yet), medians over
 	// the loaded runs: the server's growth in RSS, and in Go heap plus
-	// goroutine stacks after a GC (-1 for a server with no such figure).
+	// goroutine stacks after a GC (-1 for the FastAPI peer, which has no
+	// such figure).
 	ConnRSSBytes int64   `json:"conn_rss_bytes"`
 	ConnBytes    int64   `json:"conn_heap_stack_bytes"`
 	DialS        float64 `json:"dial_s"` // median time to connect every client
