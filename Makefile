@@ -180,12 +180,29 @@ loadtest: build ## RELIABILITY.md's load figures: 1,000 and 5,000 /ws clients du
 	$(GO) run ./cmd/loadgen --kairoscope $(BIN)/kairoscope --clients 5000 --slow 50 --predict 300 --baseline > benchmarks/results/load-5000.json
 
 .PHONY: bench
-bench: ## time the CPU engine (GPU where present) against PyTorch and scaling, and the hub with 1,000 clients: table + benchmarks/results/full.json
+bench: deps-bench ## time the CPU engine (GPU where present) against PyTorch and scaling, the forecast, and the hub with 1,000 clients on three paths: table + benchmarks/results/full.json
 	$(GO) run ./benchmarks/cmd/bench -go $(GO) -python $(PYTHON)
 
 .PHONY: bench-quick
-bench-quick: ## the default model only, 3 interleaved runs a side, the hub once (under a minute): table + benchmarks/results/quick.json
+bench-quick: deps-bench ## the default model only, 3 interleaved runs a side, the hub once a path (about a minute): table + benchmarks/results/quick.json
 	$(GO) run ./benchmarks/cmd/bench -quick -go $(GO) -python $(PYTHON)
+
+# The hub benchmark sets Kairoscope's hub beside the seed's own stack,
+# FastAPI + uvicorn (benchmarks/peers/fastapi_hub.py, run by $(PYTHON)):
+# Debian's python3-fastapi and python3-uvicorn, and python3-websockets, the
+# WebSocket implementation uvicorn picks first. Only make bench installs
+# them; make test never needs them (the peer's test skips without them).
+.PHONY: deps-bench
+deps-bench: ## install the hub benchmark's FastAPI peer (python3-fastapi, python3-uvicorn, python3-websockets) with apt when missing (root on Debian), else say it is skipped
+	@if ! $(PYTHON) -c 'import fastapi, uvicorn, websockets' >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing python3-fastapi python3-uvicorn python3-websockets (the hub benchmark's FastAPI peer)"; \
+	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-fastapi python3-uvicorn python3-websockets; } || \
+	      echo "could not install python3-fastapi python3-uvicorn python3-websockets: the hub benchmark skips the FastAPI peer"; \
+	  else \
+	    echo "python3-fastapi, python3-uvicorn or python3-websockets is missing and cannot be installed here (needs root and apt-get): the hub benchmark skips the FastAPI peer"; \
+	  fi; \
+	fi
 
 # blas-note says which BLAS a build links, and how to get the faster one.
 define blas-note
