@@ -12,7 +12,8 @@ import (
 // hub builds the hubload and kairoscope binaries (the latter with the CPU
 // engine's tags, as make build links it) and measures the hub: runs of
 // hubload.DefaultRequest without and with o.hubClients clients on every
-// path of o.hubPaths, interleaved (package hubload).
+// path of o.hubPaths, interleaved, then the start latency (package
+// hubload).
 func (b *bench) hub(ctx context.Context) (*hubload.Result, error) {
 	bin, worker := filepath.Join(b.tmp, "hubload"), filepath.Join(b.tmp, "kairoscope")
 	args := []string{"build"}
@@ -32,5 +33,14 @@ func (b *bench) hub(ctx context.Context) (*hubload.Result, error) {
 	res, err := hubload.Measure(ctx, hubload.Options{Pinning: pin, Bin: bin, Worker: worker, Dir: filepath.Join(b.tmp, "hub"),
 		Clients: b.o.hubClients, Runs: b.o.hubRuns, Paths: b.o.hubPaths, Python: b.o.python, Peer: filepath.Join(b.dir, "peers", "fastapi_hub.py"),
 		Timeout: b.o.timeout, Progress: b.stderr, Profile: b.o.hubProfile})
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	if b.o.hubStartRuns > 0 {
+		if res.Start, err = hubload.StartLatency(ctx, hubload.StartOptions{Kairoscope: worker, Dir: filepath.Join(b.tmp, "hub-start"),
+			Runs: b.o.hubStartRuns, Pinning: &res.Pinning, Progress: b.stderr}); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }

@@ -32,11 +32,12 @@ type options struct {
 	// comparison; the GPU check sets cuda and several).
 	torchDevice, torchModes string
 	// The hub benchmark: clients (0 skips it), runs a side per path, the
-	// paths, whether to pin, and a folder for CPU profiles.
-	hubClients, hubRuns int
-	hubPaths            []string
-	hubPin              bool
-	hubProfile          string
+	// paths, whether to pin, start-latency runs per mode (0 skips them),
+	// and a folder for CPU profiles.
+	hubClients, hubRuns, hubStartRuns int
+	hubPaths                          []string
+	hubPin                            bool
+	hubProfile                        string
 	// The forecast benchmark: runs a side (0 skips it) and the reference
 	// revision.
 	forecastRuns int
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.hubClients, "hub-clients", hubload.TargetClients, "WebSocket clients in the hub benchmark (0 skips it)")
 	fs.IntVar(&o.hubRuns, "hub-runs", 0, "hub benchmark: training runs without and with the clients, each, per path (default 5, quick 1)")
 	hubPaths := fs.String("hub-paths", strings.Join(hubload.Paths, ","), "hub benchmark: the paths compared, interleaved: log (ws.Server on embedded JetStream, as kairoscope serve), memory (ws/hub fed by the worker), fastapi (the seed's FastAPI + uvicorn stack, peers/fastapi_hub.py)")
+	fs.IntVar(&o.hubStartRuns, "hub-start-runs", -1, "hub benchmark: runs from POST /api/runs to the first epoch_metrics, local and through an agent, each (default 3, quick 1; 0 skips them)")
 	fs.BoolVar(&o.hubPin, "hub-pin", true, "hub benchmark: pin the server (with its worker) and the clients to separate halves of the CPUs with taskset, when it is installed and there are two CPUs")
 	fs.StringVar(&o.hubProfile, "hub-profile", "", "hub benchmark: write the loaded runs' server and clients CPU profiles to this folder")
 	fs.IntVar(&o.forecastRuns, "forecast-runs", -1, "forecast benchmark: predict runs a side on each series (default 3; quick 0, skipped: the reference takes about a minute on 5,700 days)")
@@ -89,6 +91,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.hubRuns = 5
 		if o.quick {
 			o.hubRuns = 1
+		}
+	}
+	if o.hubStartRuns < 0 {
+		o.hubStartRuns = 3
+		if o.quick {
+			o.hubStartRuns = 1
 		}
 	}
 	if o.hubRuns < 1 || o.hubClients < 0 {

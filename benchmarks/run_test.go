@@ -54,7 +54,10 @@ func TestRunQuick(t *testing.T) {
 			t.Errorf("hub path %s: %+v; want every message delivered", p.Path, p)
 		}
 	}
-	for _, want := range []string{"Hub: 20 clients on plain /ws"} {
+	if s := h.Start; s == nil || s.Runs != 1 || s.LocalS <= 0 || s.AgentS <= 0 {
+		t.Errorf("start latency: %+v; want one run local and one through an agent", s)
+	}
+	for _, want := range []string{"Hub: 20 clients on plain /ws", "Start: POST /api/runs"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the table lacks %q", want)
 		}
@@ -72,7 +75,8 @@ func TestTableHub(t *testing.T) {
 	}
 	h := &hubload.Result{Clients: 1000, Runs: 3, Request: hubload.DefaultRequest,
 		Pinning: hubload.Pinning{Server: "0", Clients: "1"},
-		Paths:   []hubload.PathResult{path("log", 168, 15), path("memory", 8, 14), path("fastapi", 300, 32)}}
+		Paths:   []hubload.PathResult{path("log", 168, 15), path("memory", 8, 14), path("fastapi", 300, 32)},
+		Start:   &hubload.StartResult{Runs: 3, LocalS: 0.41, AgentS: 0.52, LocalRuns: []float64{0.4, 0.41, 0.42}, AgentRuns: []float64{0.5, 0.52, 0.53}}}
 	h.Paths[2].ConnBytes = -1
 	var out bytes.Buffer
 	printHub(&out, h)
@@ -80,7 +84,8 @@ func TestTableHub(t *testing.T) {
 	t.Logf("\n%s", s)
 	for _, want := range []string{"Hub: 1,000 clients on plain /ws", "server on CPU 0, clients on CPU 1", "bike, 3 folds × 10 epochs",
 		"168.0 ms (42.0) NOT MET 17×", "8.0 ms (2.0) met", "0 of 108,000 (0, 0)", "36 of 40, 23.4 KiB", "1.20× (0.50 → 0.60 s) NOT MET",
-		"15.0 KiB (13.0 KiB) met", "32.0 KiB (—) NOT MET", "≤ 24.0 KiB", "fastapi: fastapi stack", "epoch_metrics 30×"} {
+		"15.0 KiB (13.0 KiB) met", "32.0 KiB (—) NOT MET", "≤ 24.0 KiB", "fastapi: fastapi stack", "epoch_metrics 30×",
+		"local (serve's own agent) 0.410 s, through a kairoscope agent process 0.520 s"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the hub section lacks %q", want)
 		}

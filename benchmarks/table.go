@@ -139,7 +139,7 @@ func printGPU(w io.Writer, g GPUReport) {
 
 // printHub prints the hub benchmark, path by path side by side, against
 // DESIGN.md's targets, then where the time goes: each run's p99, latency by
-// message type.
+// message type, and the start latency.
 func printHub(w io.Writer, h *hubload.Result) {
 	r := h.Request
 	fmt.Fprintf(w, "Hub: %s clients on plain /ws, each parsing every message whole as a JSON object, in a process of their own; %s; "+
@@ -153,6 +153,10 @@ func printHub(w io.Writer, h *hubload.Result) {
 	}
 	if len(h.Paths) > 0 {
 		printHubPaths(w, h)
+	}
+	if s := h.Start; s != nil {
+		fmt.Fprintf(w, "Start: POST /api/runs → the run's first epoch_metrics on a /ws client, medians of %d: local (serve's own agent) %.3f s, through a kairoscope agent process %.3f s (runs: %s; %s)\n",
+			s.Runs, s.LocalS, s.AgentS, joinFloats(s.LocalRuns, "%.3f"), joinFloats(s.AgentRuns, "%.3f"))
 	}
 }
 

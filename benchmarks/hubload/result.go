@@ -30,6 +30,9 @@ type Result struct {
 	// asked for that could not run, and why.
 	Paths   []PathResult  `json:"paths"`
 	Skipped []SkippedPath `json:"skipped,omitempty"`
+	// Start is the latency from POST /api/runs to the first epoch_metrics
+	// (StartLatency; absent when not measured).
+	Start *StartResult `json:"start,omitempty"`
 }
 
 // SkippedPath is a path that was asked for and not measured.
