@@ -152,8 +152,8 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 			}
 			l := acc[k].add(alone, loaded)
 			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "hub     %-7s run %d/%d  alone %.2f s  %d clients %.2f s  p50 %.1f ms  p99 %.1f ms  max %.1f ms  lost %d\n",
-					p, i+1, o.Runs, alone.trainS, o.Clients, loaded.trainS, l.P50, l.P99, l.Max, loaded.report.Lost)
+				fmt.Fprintf(o.Progress, "hub     %-7s run %d/%d  alone %.2f s  %d clients %.2f s  p50 %.1f ms  p99 %.1f ms  max %.1f ms  lost %d  load %s\n",
+					p, i+1, o.Runs, alone.trainS, o.Clients, loaded.trainS, l.P50, l.P99, l.Max, loaded.report.Lost, loadAvg())
 			}
 		}
 	}
