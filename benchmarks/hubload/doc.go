@@ -6,12 +6,12 @@
 //
 //   - a server per path (Serve, `hubload server -path`): log is
 //     ws.NewServer on an embedded JetStream run log with a local agent, as
-//     `kairoscope serve` builds it; memory is the hub of ws/hub fed
-//     directly from the worker's messages (a feed), with no log in between;
-//     fastapi is the seed's stack, FastAPI + uvicorn (peers/fastapi_hub.py,
-//     which speaks the same protocol to the driver), broadcasting what
-//     `hubload feed` relays of a worker's run. Training runs in a
-//     `kairoscope worker` process on every path;
+//     `kairoscope serve` builds it; memory is the hub of ws/hub fed with
+//     the worker's messages as `hubload feed` (Feed) relays them, with no
+//     log in between; fastapi is the seed's stack, FastAPI + uvicorn
+//     (peers/fastapi_hub.py, which speaks the same protocol to the driver),
+//     broadcasting the same feed. Training runs in a `kairoscope worker`
+//     process on every path;
 //   - the clients (Clients, `hubload clients`): n raw WebSocket connections
 //     on plain /ws, as the seed's clients connect, each parsing every
 //     message whole as a JSON object and noting when it arrived;

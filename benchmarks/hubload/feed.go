@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -18,73 +20,23 @@ import (
 	"github.com/kairoscope/kairoscope/runlog"
 	"github.com/kairoscope/kairoscope/schema"
 	"github.com/kairoscope/kairoscope/worker"
-	"github.com/kairoscope/kairoscope/ws/hub"
 )
 
-// A feed runs one training job in a worker process, as an agent does, and
-// hands its messages on with no log in between: the in-memory path's
-// server appends them to a hub, `hubload feed` writes them to the FastAPI
-// peer. Each message is enveloped as the log envelopes it (runlog.Envelope:
-// run_id, seq, attempt 1), so that every path's clients read the same
-// fields.
-type feed struct {
-	runner  *worker.Runner
-	reports string // runs write their reports under reports/<run_id>
-}
-
-func newFeed(workerPath, reports string, log zerolog.Logger) *feed {
-	return &feed{reports: reports, runner: &worker.Runner{
-		CPU: worker.Command{Device: worker.DeviceCPU, Path: workerPath, Args: []string{"worker"}}, Log: log}}
-}
-
-// run trains req as run id, with a prediction_delta after every epoch when
-// deltas is set (what ws.Server asks of a training job). emit gets each
-// message in order, on the worker's reading goroutine; Published.At is the
-// time just before emit was called.
-func (f *feed) run(ctx context.Context, id string, req schema.RunRequest, deltas bool, emit func(hub.Message)) (RunInfo, Published, error) {
-	req.OnOOM = cmp.Or(req.OnOOM, schema.OnOOMFail)
-	spec := worker.Spec{Run: &req, Reports: filepath.Join(f.reports, id), PredictionDeltas: deltas}
-	var pub Published
-	var last string
-	start := time.Now()
-	err := f.runner.Run(ctx, spec, worker.DeviceCPU, func(msg []byte) {
-		var head struct {
-			Type string `json:"type"`
-		}
-		json.Unmarshal(msg, &head) // the worker's messages are JSON objects; a bad one gets type ""
-		seq := uint64(len(pub.At) + 1)
-		m := hub.Message{Stream: id, Seq: seq, Payload: runlog.Envelope(msg, id, seq, 1),
-			Terminal: head.Type == schema.TypeTrainingComplete || head.Type == schema.TypeTrainingError}
-		if m.Payload == nil {
-			return
-		}
-		last = head.Type
-		pub.Types = append(pub.Types, head.Type)
-		pub.At = append(pub.At, time.Now().UnixNano())
-		emit(m)
-	})
-	info := RunInfo{ID: id, TrainS: time.Since(start).Seconds()}
-	if err == nil && last != schema.TypeTrainingComplete {
-		err = fmt.Errorf("run %s ended with %q, not %s", id, last, schema.TypeTrainingComplete)
-	}
-	return info, pub, err
-}
-
-// FeedResult is what `hubload feed` writes to its -published file once
-// the run has ended.
-type FeedResult struct {
-	Run       RunInfo   `json:"run"`
-	Published Published `json:"published"`
-	Error     string    `json:"error,omitempty"`
-}
-
-// Feed is the FastAPI peer's source of messages: `hubload feed -worker
-// PATH -reports DIR -request JSON -published FILE`. It trains the request
-// in a worker process (without prediction_delta: the seed's stack sends
-// none) and writes each enveloped message as one line to stdout, flushed
-// at once, then the run's FeedResult to FILE. Published.At is when each
-// line was handed to the pipe, so the time a message waits there for the
-// peer counts in its delivery latency.
+// Feed is the source of messages of the paths without a log, the
+// in-memory hub and the FastAPI peer: `hubload feed -worker PATH -reports
+// DIR -request JSON -published FILE`. It runs one training job in a worker
+// process through worker.Runner, as an agent does, and writes each of its
+// messages, enveloped as the log envelopes them (runlog.Envelope: run_id,
+// seq, attempt 1), as one line to stdout, flushed at once; then the run's
+// FeedResult to FILE. Published.At is when each line was handed to the
+// pipe, so a message that waits there while the server is busy counts in
+// its delivery latency, whichever server reads it: both paths read the
+// same feed in a process of their own.
+//
+// -deltas asks for a prediction_delta after every epoch, as ws.Server asks
+// of a training job (the in-memory path; its hub sends them to no plain
+// client); without it the worker emits none, as the seed's stack sends
+// none (the FastAPI peer).
 func Feed(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hubload feed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -92,6 +44,8 @@ func Feed(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	reports := fs.String("reports", "", "folder for the run's reports (required)")
 	request := fs.String("request", "{}", "the run request, JSON")
 	published := fs.String("published", "", "write the run's FeedResult here (required)")
+	id := fs.String("run-id", "", "the run's ID (default: a new one)")
+	deltas := fs.Bool("deltas", false, "a prediction_delta after every epoch")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,19 +56,35 @@ func Feed(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err := json.Unmarshal([]byte(*request), &req); err != nil {
 		return fmt.Errorf("hubload feed: -request: %w", err)
 	}
+	req.OnOOM = cmp.Or(req.OnOOM, schema.OnOOMFail)
+	runID := cmp.Or(*id, runlog.NewID(runlog.RunPrefix))
 	log := zerolog.New(stderr).With().Timestamp().Logger().Level(zerolog.InfoLevel)
+	runner := &worker.Runner{CPU: worker.Command{Device: worker.DeviceCPU, Path: *workerPath, Args: []string{"worker"}}, Log: log}
+	spec := worker.Spec{Run: &req, Reports: filepath.Join(*reports, runID), PredictionDeltas: *deltas}
+
 	out := bufio.NewWriter(stdout)
 	var werr error
-	info, pub, err := newFeed(*workerPath, *reports, log).run(ctx, runlog.NewID(runlog.RunPrefix), req, false, func(m hub.Message) {
-		if werr == nil {
-			out.Write(m.Payload)
-			out.WriteByte('\n')
-			werr = out.Flush()
+	var last string
+	res := FeedResult{Run: RunInfo{ID: runID}}
+	start := time.Now()
+	err := runner.Run(ctx, spec, worker.DeviceCPU, func(msg []byte) {
+		seq := uint64(len(res.Published.At) + 1)
+		env := runlog.Envelope(msg, runID, seq, 1)
+		if env == nil || werr != nil {
+			return
 		}
+		last, _ = messageType(msg)
+		res.Published.Types = append(res.Published.Types, last)
+		res.Published.At = append(res.Published.At, time.Now().UnixNano())
+		out.Write(env)
+		out.WriteByte('\n')
+		werr = out.Flush()
 	})
-	err = cmp.Or(err, werr)
-	res := FeedResult{Run: info, Published: pub}
-	if err != nil {
+	res.Run.TrainS = time.Since(start).Seconds()
+	if err == nil && last != schema.TypeTrainingComplete {
+		err = fmt.Errorf("run %s ended with %q, not %s", runID, last, schema.TypeTrainingComplete)
+	}
+	if err = cmp.Or(err, werr); err != nil {
 		res.Error = err.Error()
 	}
 	b, _ := json.Marshal(res)
@@ -122,4 +92,66 @@ func Feed(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return cmp.Or(err, werr)
 	}
 	return err
+}
+
+// FeedResult is what `hubload feed` writes to its -published file once
+// the run has ended.
+type FeedResult struct {
+	Run       RunInfo   `json:"run"`
+	Published Published `json:"published"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// messageType reads a message's type, and whether it ends its run
+// (training_complete or training_error). A message that is not a JSON
+// object has type "".
+func messageType(msg []byte) (typ string, terminal bool) {
+	var head struct {
+		Type string `json:"type"`
+	}
+	json.Unmarshal(msg, &head)
+	return head.Type, head.Type == schema.TypeTrainingComplete || head.Type == schema.TypeTrainingError
+}
+
+// runFeed runs `bin feed` for run id and hands each line it writes to
+// emit, in order; the line's bytes are valid during the call only.
+func runFeed(ctx context.Context, bin, workerPath, reports, id string, req schema.RunRequest, deltas bool, emit func(line []byte)) (FeedResult, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return FeedResult{}, err
+	}
+	published := filepath.Join(reports, id+".feed.json")
+	cmd := exec.CommandContext(ctx, bin, "feed", "-worker", workerPath, "-reports", reports, "-request", string(body),
+		"-published", published, "-run-id", id, "-deltas="+strconv.FormatBool(deltas))
+	cmd.Stderr = os.Stderr
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return FeedResult{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return FeedResult{}, fmt.Errorf("hubload: starting the feed: %w", err)
+	}
+	in := bufio.NewScanner(out)
+	in.Buffer(make([]byte, 64<<10), maxMessage)
+	for in.Scan() {
+		emit(in.Bytes())
+	}
+	scanErr := in.Err()
+	if scanErr != nil {
+		io.Copy(io.Discard, out) // let the feed finish
+	}
+	waitErr := cmd.Wait()
+	var res FeedResult
+	b, err := os.ReadFile(published)
+	if err == nil {
+		err = json.Unmarshal(b, &res)
+	}
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("hubload: the feed (%v) left no result: %w", waitErr, err)
+	case res.Error != "":
+		return res, fmt.Errorf("hubload: the feed: %s", res.Error)
+	}
+	return res, cmp.Or(scanErr, waitErr)
 }

@@ -76,7 +76,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	case PathLog:
 		hs, err = newLogServer(ctx, *workerPath, *reports, "http://"+ln.Addr().String(), log)
 	case PathMemory:
-		hs = newMemoryServer(*workerPath, *reports, log)
+		hs, err = newMemoryServer(*workerPath, *reports, log)
 	default:
 		err = fmt.Errorf("hubload server: -path %q: want %s or %s", *path, PathLog, PathMemory)
 	}

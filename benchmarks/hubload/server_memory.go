@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -14,15 +15,18 @@ import (
 )
 
 // memoryServer is the in-memory path: the hub of package ws/hub with its
-// default Config, fed directly from the worker's messages (a feed), with
-// no log in between. /ws subscribes every client as ws.Server subscribes
-// a plain /ws client: every stream, no prediction_delta. A message is
-// published when the feed hands it to Hub.Append. Nothing else of
-// ws.Server is there (no auth, limits or REST): this is the hub alone.
+// default Config, fed from the worker's messages with no log in between.
+// It reads them from `hubload feed` (Feed), the FastAPI peer's source too,
+// and appends each to the hub as it comes. /ws subscribes every client as
+// ws.Server subscribes a plain /ws client: every stream, no
+// prediction_delta. Nothing else of ws.Server is there (no auth, limits or
+// REST): this is the hub alone.
 type memoryServer struct {
-	h    *hub.Hub
-	feed *feed
-	stop func()
+	h       *hub.Hub
+	bin     string // this hubload binary, whose feed command trains
+	worker  string
+	reports string
+	stop    func()
 
 	mu   sync.Mutex
 	pubs map[string]Published
@@ -30,13 +34,17 @@ type memoryServer struct {
 
 var _ hubServer = (*memoryServer)(nil)
 
-func newMemoryServer(workerPath, reports string, log zerolog.Logger) *memoryServer {
-	s := &memoryServer{h: hub.NewHub(hub.Config{}, log), feed: newFeed(workerPath, reports, log), pubs: map[string]Published{}}
+func newMemoryServer(workerPath, reports string, log zerolog.Logger) (*memoryServer, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("hubload server: finding the hubload binary for the feed: %w", err)
+	}
+	s := &memoryServer{h: hub.NewHub(hub.Config{}, log), bin: bin, worker: workerPath, reports: reports, pubs: map[string]Published{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.h.Run(ctx); close(done) }()
 	s.stop = func() { cancel(); <-done }
-	return s
+	return s, nil
 }
 
 func (s *memoryServer) handler() http.Handler {
@@ -51,11 +59,16 @@ func (s *memoryServer) clients(context.Context) (int, error) { return s.h.Client
 // asks of a training job; the hub sends them to no plain client.
 func (s *memoryServer) train(ctx context.Context, req schema.RunRequest) (RunInfo, error) {
 	id := runlog.NewID(runlog.RunPrefix)
-	info, pub, err := s.feed.run(ctx, id, req, true, s.h.Append)
+	var seq uint64
+	res, err := runFeed(ctx, s.bin, s.worker, s.reports, id, req, true, func(line []byte) {
+		seq++
+		_, terminal := messageType(line)
+		s.h.Append(hub.Message{Stream: id, Seq: seq, Payload: line, Terminal: terminal}) // Append copies line
+	})
 	s.mu.Lock()
-	s.pubs[id] = pub
+	s.pubs[id] = res.Published
 	s.mu.Unlock()
-	return info, err
+	return RunInfo{ID: id, TrainS: res.Run.TrainS}, err
 }
 
 // published is known once train has returned: Append was called for every
