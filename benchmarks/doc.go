@@ -12,8 +12,11 @@
 // peak RSS is its own and both sides see the same machine state. Without a
 // GPU it reports why and counts, on the emulator, what a training step
 // launches and copies. Last it measures the hub with 1,000 WebSocket clients
-// during real training runs, against DESIGN.md's targets (package hubload,
-// which runs the server and the clients as processes of their own).
+// during real training runs, against DESIGN.md's targets, through the log,
+// through the in-memory hub and on the seed's FastAPI + uvicorn stack
+// (peers/fastapi_hub.py), and the time from POST /api/runs to the first
+// epoch_metrics (package hubload, which runs the servers and the clients
+// as processes of their own).
 //
 // Imports: the engine's model, the cuda executor and its CPU emulator (cgo),
 // and hubload.
