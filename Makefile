@@ -184,7 +184,7 @@ bench: deps-bench ## time the CPU engine (GPU where present) against PyTorch and
 	$(GO) run ./benchmarks/cmd/bench -go $(GO) -python $(PYTHON)
 
 .PHONY: bench-quick
-bench-quick: deps-bench ## the default model only, 3 interleaved runs a side, the hub once a path (about a minute): table + benchmarks/results/quick.json
+bench-quick: deps-bench ## the default model only, 3 interleaved runs a side, the hub once a path (about 30 s): table + benchmarks/results/quick.json
 	$(GO) run ./benchmarks/cmd/bench -quick -go $(GO) -python $(PYTHON)
 
 # The hub benchmark sets Kairoscope's hub beside the seed's own stack,
