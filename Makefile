@@ -187,20 +187,25 @@ bench: deps-bench ## time the CPU engine (GPU where present) against PyTorch and
 bench-quick: deps-bench ## the default model only, 3 interleaved runs a side, the hub once a path (about 30 s): table + benchmarks/results/quick.json
 	$(GO) run ./benchmarks/cmd/bench -quick -go $(GO) -python $(PYTHON)
 
-# The hub benchmark sets Kairoscope's hub beside the seed's own stack,
-# FastAPI + uvicorn (benchmarks/peers/fastapi_hub.py, run by $(PYTHON)):
-# Debian's python3-fastapi and python3-uvicorn, and python3-websockets, the
-# WebSocket implementation uvicorn picks first. Only make bench installs
-# them; make test never needs them (the peer's test skips without them).
+# The peers make bench measures Kairoscope against, from Debian: PyTorch
+# (benchmarks/peers/torch_mlp.py, run by $(PYTHON)), the seed's own stack
+# FastAPI + uvicorn (fastapi_hub.py; python3-websockets is the WebSocket
+# implementation uvicorn picks first) and R forecast's auto.arima
+# (auto_arima.R). Only make bench installs them; make test never needs
+# them. A peer that cannot be installed is skipped, and the table says so.
 .PHONY: deps-bench
-deps-bench: ## install the hub benchmark's FastAPI peer (python3-fastapi, python3-uvicorn, python3-websockets) with apt when missing (root on Debian), else say it is skipped
-	@if ! $(PYTHON) -c 'import fastapi, uvicorn, websockets' >/dev/null 2>&1; then \
+deps-bench: deps-blas ## install the benchmark's peers (python3-torch; python3-fastapi, python3-uvicorn, python3-websockets; r-cran-forecast) with apt when missing (root on Debian), else say which are skipped
+	@need=; \
+	$(PYTHON) -c 'import torch' >/dev/null 2>&1 || need="$$need python3-torch"; \
+	$(PYTHON) -c 'import fastapi, uvicorn, websockets' >/dev/null 2>&1 || need="$$need python3-fastapi python3-uvicorn python3-websockets"; \
+	Rscript -e 'library(forecast)' >/dev/null 2>&1 || need="$$need r-cran-forecast"; \
+	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing python3-fastapi python3-uvicorn python3-websockets (the hub benchmark's FastAPI peer)"; \
-	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-fastapi python3-uvicorn python3-websockets; } || \
-	      echo "could not install python3-fastapi python3-uvicorn python3-websockets: the hub benchmark skips the FastAPI peer"; \
+	    echo "installing$$need (the benchmark's peers)"; \
+	    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$need; } || \
+	      echo "could not install$$need: the benchmark skips the peers that need them and says so"; \
 	  else \
-	    echo "python3-fastapi, python3-uvicorn or python3-websockets is missing and cannot be installed here (needs root and apt-get): the hub benchmark skips the FastAPI peer"; \
+	    echo "missing$$need, which cannot be installed here (needs root and apt-get): the benchmark skips the peers that need them and says so"; \
 	  fi; \
 	fi
 
