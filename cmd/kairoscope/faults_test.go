@@ -207,29 +207,38 @@ func testAgentPaused(t *testing.T, natsBin string) {
 	h.signal(t, syscall.SIGCONT)
 	h.waitLogged(t, stopWait, "agent: stopped the worker of a run it no longer holds", func(e logEntry) bool { return e.str("run_id") == id })
 	gone := c.watch.waitGone(t, zombie, resumed, stopWait)
+	checkLeftBehind(t, c, addr, full, id, h, resumed, "the paused agent resumed")
+	t.Logf("figures: SIGSTOP → attempt 2's first message %s; SIGCONT → the old worker gone %v",
+		secs(stopped, second.at), gone.Round(time.Millisecond))
+}
+
+// checkLeftBehind checks a run that old, the agent of its attempt 1, lost
+// to a fault and came back from at since (how): attempt 2 still runs on
+// another agent, old acknowledged nothing (the job is still queued) and
+// stored nothing after since, and the run completes as attempt 2 after one
+// retry.
+func checkLeftBehind(t *testing.T, c *cluster, addr func() string, full *follower, id string, old *agentProc, since time.Time, how string) {
+	t.Helper()
 	if r := getRecord(t, addr(), id); r.State != "running" || r.Attempt != 2 {
-		t.Fatalf("record %+v once the old agent stopped, want attempt 2 still running", r)
+		t.Fatalf("record %+v after %s, want attempt 2 still running", r, how)
 	}
 	if !jobQueued(t, c.nats.URL(), id) {
-		t.Errorf("run %s's job message is gone while attempt 2 runs: the paused agent acknowledged it", id)
+		t.Errorf("run %s's job message is gone while attempt 2 runs: %s and acknowledged it", id, how)
 	}
 	end := full.waitEnd(t, id, runEndWait)
-
 	log := checkRunLog(t, full, id, true)
 	if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
 		t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
 	}
 	for _, m := range storedLog(t, c.nats.URL(), id) {
-		if m.attempt == 1 && m.stored.After(resumed) {
-			t.Errorf("seq %d of attempt 1 stored %v after the paused agent resumed", m.seq, m.stored.Sub(resumed))
+		if m.attempt == 1 && m.stored.After(since) {
+			t.Errorf("seq %d of attempt 1 stored %v after %s", m.seq, m.stored.Sub(since), how)
 		}
 	}
 	r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
-	if r.Attempt != 2 || r.Retries != 1 || r.Agent == h.name {
+	if r.Attempt != 2 || r.Retries != 1 || r.Agent == old.name {
 		t.Errorf("record %+v, want attempt 2, retries 1, on the other agent", r)
 	}
-	t.Logf("figures: SIGSTOP → attempt 2's first message %s; SIGCONT → the old worker gone %v",
-		secs(stopped, second.at), gone.Round(time.Millisecond))
 }
 
 // testNATSFaults pauses the NATS server for less than the lease (the run

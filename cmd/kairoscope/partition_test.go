@@ -7,7 +7,6 @@ package main
 
 import (
 	"net"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -136,27 +135,7 @@ func testAgentPartitioned(t *testing.T, natsBin string) {
 	healed := time.Now()
 	c.links[h.name].heal()
 	time.Sleep(faultLease) // the old agent reconnects and finds itself fenced
-	if r := getRecord(t, addr(), id); r.State != "running" || r.Attempt != 2 {
-		t.Fatalf("record %+v after the partition healed, want attempt 2 still running", r)
-	}
-	if !jobQueued(t, c.nats.URL(), id) {
-		t.Errorf("run %s's job message is gone while attempt 2 runs: the cut-off agent acknowledged it", id)
-	}
-	end := full.waitEnd(t, id, runEndWait)
-
-	log := checkRunLog(t, full, id, true)
-	if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
-		t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
-	}
-	for _, m := range storedLog(t, c.nats.URL(), id) {
-		if m.attempt == 1 && m.stored.After(healed) {
-			t.Errorf("seq %d of attempt 1 stored %v after the partition healed", m.seq, m.stored.Sub(healed))
-		}
-	}
-	r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
-	if r.Attempt != 2 || r.Retries != 1 || r.Agent == h.name {
-		t.Errorf("record %+v, want attempt 2, retries 1, on the other agent", r)
-	}
+	checkLeftBehind(t, c, addr, full, id, h, healed, "the partition healed")
 	t.Logf("figures: cut → the worker gone %v; cut → attempt 2's first message %s",
 		gone.Round(time.Millisecond), secs(cut, second.at))
 }
