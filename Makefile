@@ -109,11 +109,12 @@ WSCAT_STAMP = $(WSCAT_DIR)/node_modules/.installed-package-lock.json
 # package's system service is not wanted: where systemd runs, it is
 # stopped and disabled right after the install.
 .PHONY: test-deps
-test-deps: deps-gpu ## install what the tests use, when missing: chromium, python3-websockets, Qt 5 WebSockets and g++, npm, libopenblas-dev, nats-server, the CUDA toolkit (apt); wscat (npm ci)
+test-deps: deps-gpu ## install what the tests use, when missing: chromium, python3-websockets, python3-fastapi and python3-uvicorn, Qt 5 WebSockets and g++, npm, libopenblas-dev, nats-server, the CUDA toolkit (apt); wscat (npm ci)
 	@missing=""; \
 	  [ -n "$(HAVE_OPENBLAS)" ] || missing="$$missing libopenblas-dev"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  $(PYTHON) -c 'import websockets' >/dev/null 2>&1 || missing="$$missing python3-websockets"; \
+	  $(PYTHON) -c 'import fastapi, uvicorn' >/dev/null 2>&1 || missing="$$missing python3-fastapi python3-uvicorn"; \
 	  command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
 	  command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	  pkg-config --exists Qt5Core 2>/dev/null || missing="$$missing qtbase5-dev"; \
@@ -191,8 +192,9 @@ bench-quick: deps-bench ## the default model only, 3 interleaved runs a side, th
 # (benchmarks/peers/torch_mlp.py, run by $(PYTHON)), the seed's own stack
 # FastAPI + uvicorn (fastapi_hub.py; python3-websockets is the WebSocket
 # implementation uvicorn picks first) and R forecast's auto.arima
-# (auto_arima.R). Only make bench installs them; make test never needs
-# them. A peer that cannot be installed is skipped, and the table says so.
+# (auto_arima.R). make bench installs them; make test installs only the
+# FastAPI stack, whose peer the hub benchmark's test runs. A peer that
+# cannot be installed is skipped, and the table says so.
 .PHONY: deps-bench
 deps-bench: deps-blas ## install the benchmark's peers (python3-torch; python3-fastapi, python3-uvicorn, python3-websockets; r-cran-forecast) with apt when missing (root on Debian), else say which are skipped
 	@need=; \
