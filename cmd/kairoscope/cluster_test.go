@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,6 +164,25 @@ func (c *cluster) addr(i int) func() string {
 		}
 		return c.serves[0].addr
 	}
+}
+
+// startRun starts a run of body through the balancer (or the only
+// replica) and follows all of it, deltas included, until attempt 1's first
+// epoch: it returns the run, its follower, the agent running it and that
+// agent's one live worker process.
+func (c *cluster) startRun(t *testing.T, body string) (id string, full *follower, h *agentProc, workers []workerProc) {
+	t.Helper()
+	addr := c.addr(-1)
+	id, _ = postRunTo(t, addr(), body)
+	full = follow(t, "/ws?run&deltas=all", addr, "/ws?deltas=all&run="+id)
+	h = c.holder(t, id)
+	full.waitFor(t, id, firstEpochWait, "an epoch of attempt 1", isEpoch(1))
+	// The agent's workers of earlier runs on this cluster are dead.
+	workers = slices.DeleteFunc(c.watch.childrenOf(h.pid()), func(p workerProc) bool { return p.gone })
+	if len(workers) != 1 {
+		t.Fatalf("agent %s has %d workers, want 1: %+v", h.name, len(workers), workers)
+	}
+	return id, full, h, workers
 }
 
 // holder waits until run id runs, and returns the agent holding it.

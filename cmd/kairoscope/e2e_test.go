@@ -79,17 +79,27 @@ var predictionsHeader = []string{"timestamp", "horizon", "y_true", "mu", "sigma"
 // e2eDir holds the binary built for the e2e tests; TestMain removes it.
 var e2eDir string
 
-// buildKairoscope builds the binary once, on the first e2e test that needs it.
-var buildKairoscope = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(e2eDir, "kairoscope")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildOnce returns a function that runs `go build -o e2eDir/name args…`
+// once per test binary, on the first test that needs it, and returns the
+// binary; hint is added to a build error.
+func buildOnce(name, hint string, args ...string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		bin := filepath.Join(e2eDir, name)
+		if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+			return "", err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "go", append([]string{"build", "-o", bin}, args...)...).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("go build %s%s: %w\n%s", strings.Join(args, " "), hint, err, out)
+		}
+		return bin, nil
+	})
+}
+
+// buildKairoscope builds the binary the e2e tests run.
+var buildKairoscope = buildOnce("kairoscope", "", ".")
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "kairoscope-e2e-")

@@ -117,14 +117,7 @@ func testAgentKilled(t *testing.T, natsBin string) {
 
 	t.Run("second attempt completes", func(t *testing.T) {
 		plain := follow(t, "plain /ws", addr, "/ws")
-		id, _ := postRunTo(t, addr(), runSmall)
-		full := follow(t, "/ws?run&deltas=all", addr, "/ws?deltas=all&run="+id)
-		h := c.holder(t, id)
-		full.waitFor(t, id, firstEpochWait, "an epoch of attempt 1", isEpoch(1))
-		workers := c.watch.childrenOf(h.pid())
-		if len(workers) != 1 {
-			t.Fatalf("agent %s has %d workers, want 1: %+v", h.name, len(workers), workers)
-		}
+		id, full, h, workers := c.startRun(t, runSmall)
 		killed := time.Now()
 		h.kill(t)
 		died := c.watch.waitGone(t, workers, killed, orphanWait)
@@ -194,11 +187,7 @@ func testAgentKilled(t *testing.T, natsBin string) {
 func testAgentPaused(t *testing.T, natsBin string) {
 	c := startCluster(t, natsBin, clusterSpec{lease: faultLease, maxRetries: 2, agents: agents("a", "b")})
 	addr := c.addr(-1)
-	id, _ := postRunTo(t, addr(), runLonger)
-	full := follow(t, "/ws?run&deltas=all", addr, "/ws?deltas=all&run="+id)
-	h := c.holder(t, id)
-	full.waitFor(t, id, firstEpochWait, "an epoch of attempt 1", isEpoch(1))
-	zombie := c.watch.childrenOf(h.pid())
+	id, full, h, zombie := c.startRun(t, runLonger)
 	stopped := time.Now()
 	h.signal(t, syscall.SIGSTOP)
 	second := full.waitFor(t, id, attemptWait, "a message of attempt 2", ofAttempt(2))
@@ -267,11 +256,7 @@ func testNATSFaults(t *testing.T, natsBin string) {
 	})
 
 	t.Run("paused past the lease", func(t *testing.T) {
-		id, _ := postRunTo(t, addr(), runSmall)
-		full := follow(t, "/ws?run&deltas=all", addr, "/ws?deltas=all&run="+id)
-		h := c.holder(t, id)
-		full.waitFor(t, id, firstEpochWait, "an epoch", isEpoch(1))
-		workers := c.watch.childrenOf(h.pid())
+		id, full, _, workers := c.startRun(t, runSmall)
 		paused := time.Now()
 		c.nats.pause(t)
 		time.Sleep(lease + lease/2)
@@ -313,11 +298,7 @@ func testNATSFaults(t *testing.T, natsBin string) {
 			up.Sub(killed).Round(time.Millisecond), log.attempts, after, secs(up, end.at), secs(end.at, mirrored))
 	})
 	t.Run("killed and restarted past the lease", func(t *testing.T) {
-		id, _ := postRunTo(t, addr(), runSmall)
-		full := follow(t, "/ws?run&deltas=all", addr, "/ws?deltas=all&run="+id)
-		h := c.holder(t, id)
-		full.waitFor(t, id, firstEpochWait, "an epoch", isEpoch(1))
-		workers := c.watch.childrenOf(h.pid())
+		id, full, _, workers := c.startRun(t, runSmall)
 		killed := time.Now()
 		c.nats.kill(t)
 		// Cut off, the agent stops its worker once its lease has run out.

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,19 +18,7 @@ import (
 // buildCUDAWorker builds the real GPU worker (tag gpu, against Debian's
 // CUDA toolkit), once, in a folder of its own: beside the kairoscope binary
 // every later server of the run would find it and try it first.
-var buildCUDAWorker = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(e2eDir, "gpu", "kairoscope-cuda")
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-tags", "gpu", "-o", bin, "../kairoscope-cuda").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build -tags gpu (run make deps-gpu for the CUDA toolkit): %w\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildCUDAWorker = buildOnce(filepath.Join("gpu", "kairoscope-cuda"), " (run make deps-gpu for the CUDA toolkit)", "-tags", "gpu", "../kairoscope-cuda")
 
 // On this GPU-less machine the real kairoscope-cuda dies in cu's init with
 // NoDevice: --device auto runs the job on the CPU and says why, --device gpu

@@ -10,16 +10,12 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,16 +35,7 @@ type natsBinary struct {
 }
 
 // buildNATSServer builds the nats-server of go.mod once per test binary.
-var buildNATSServer = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(e2eDir, "nats-server")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build nats-server: %w\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildNATSServer = buildOnce("nats-server", "", "github.com/nats-io/nats-server/v2")
 
 // natsBinaries returns the module's nats-server, and Debian's when
 // installed.

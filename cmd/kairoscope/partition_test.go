@@ -118,14 +118,7 @@ func testAgentPartitioned(t *testing.T, natsBin string) {
 	c := startCluster(t, natsBin, clusterSpec{lease: faultLease, maxRetries: 2,
 		agents: []agentSpec{{name: "a", partitioned: true}, {name: "b", partitioned: true}}})
 	addr := c.addr(-1)
-	id, _ := postRunTo(t, addr(), runLonger)
-	full := follow(t, "/ws?run&deltas=all", addr, "/ws?deltas=all&run="+id)
-	h := c.holder(t, id)
-	full.waitFor(t, id, firstEpochWait, "an epoch of attempt 1", isEpoch(1))
-	workers := c.watch.childrenOf(h.pid())
-	if len(workers) != 1 {
-		t.Fatalf("agent %s has %d workers, want 1: %+v", h.name, len(workers), workers)
-	}
+	id, full, h, workers := c.startRun(t, runLonger)
 	cut := time.Now()
 	c.links[h.name].cut()
 	gone := c.watch.waitGone(t, workers, cut, stopWait)
