@@ -382,15 +382,16 @@ func (a *Agent) settle(ctx context.Context, job *runlog.Job, terminal *terminalM
 		finish(runlog.StateFailed, cause.Error(), "")
 		return "limit"
 	case errors.Is(cause, errShutdown) && rec.Lane == runlog.LaneTrain:
-		note := fmt.Sprintf("attempt %d stopped: agent %s shut down", rec.Attempt, a.cfg.Name)
-		a.appendJSON(ctx, job, &schema.Notification{Type: schema.TypeNotification, Level: schema.LevelWarning, Kind: schema.KindRetry,
-			Message: note + "; the run goes back to the queue and starts again on the next agent"}, func(error) {})
-		if err := job.Release(ctx, note); err != nil {
-			log.Error().Err(err).Msg("agent: handing the run back")
+		return a.release(ctx, job, fmt.Sprintf("attempt %d stopped: agent %s shut down", rec.Attempt, a.cfg.Name), log)
+	case errors.Is(runErr, worker.ErrOrphaned):
+		// The worker stopped itself: this agent was frozen (or its host
+		// hung) past its lease, and another agent may hold the run now.
+		// Only a renewal that succeeds says this attempt still does.
+		if _, err := job.Renew(ctx); err != nil {
+			log.Warn().Err(err).Msg("agent: its worker stopped itself while the agent was frozen; the run is another attempt's")
 			return "fenced"
 		}
-		log.Info().Msg("agent: handed the run back to the queue")
-		return "released"
+		return a.release(ctx, job, fmt.Sprintf("attempt %d stopped: agent %s was frozen past its lease", rec.Attempt, a.cfg.Name), log)
 	default:
 		text := "the worker ended without its last message"
 		switch {
@@ -404,6 +405,19 @@ func (a *Agent) settle(ctx context.Context, job *runlog.Job, terminal *terminalM
 		}
 		return finish(runlog.StateFailed, text, "")
 	}
+}
+
+// release hands a run this agent still holds back to the queue, saying so
+// in its log first.
+func (a *Agent) release(ctx context.Context, job *runlog.Job, note string, log zerolog.Logger) string {
+	a.appendJSON(ctx, job, &schema.Notification{Type: schema.TypeNotification, Level: schema.LevelWarning, Kind: schema.KindRetry,
+		Message: note + "; the run goes back to the queue and starts again on the next agent"}, func(error) {})
+	if err := job.Release(ctx, note); err != nil {
+		log.Error().Err(err).Msg("agent: handing the run back")
+		return "fenced"
+	}
+	log.Info().Str("note", note).Msg("agent: handed the run back to the queue")
+	return "released"
 }
 
 // holdLease renews the job's lease every Lease/4 until the worker has

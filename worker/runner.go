@@ -53,6 +53,14 @@ type Runner struct {
 	// second says how many were dropped. The last lines still say why a
 	// worker died. Negative: no limit.
 	LogLines int
+	// OrphanAfter, when positive, has every worker stop itself (exit
+	// status ExitOrphaned, an *ExitError matching ErrOrphaned) once this
+	// process has not written to its stdin for that long: Run writes a
+	// beat every OrphanAfter/4. An agent sets it to its lease, so that
+	// the workers of an agent frozen past its lease (SIGSTOP, a hung
+	// host) stop when another agent may take their runs, rather than
+	// train on, holding a CPU or a GPU's memory, for output nobody reads.
+	OrphanAfter time.Duration
 }
 
 // Defaults of Runner's limits.
@@ -137,13 +145,23 @@ func (r *Runner) Run(ctx context.Context, spec Spec, device string, emit func(ms
 
 // exec runs one worker; started says whether it wrote any message.
 func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byte)) (started bool, err error) {
+	if r.OrphanAfter > 0 {
+		spec.OrphanAfterMS = max(r.OrphanAfter.Milliseconds(), 1)
+	}
 	in, err := json.Marshal(spec)
 	if err != nil {
 		return false, err
 	}
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Env = append(cmd.Environ(), c.Env...)
-	cmd.Stdin = bytes.NewReader(in)
+	var beats io.WriteCloser
+	if r.OrphanAfter > 0 {
+		if beats, err = cmd.StdinPipe(); err != nil {
+			return false, err
+		}
+	} else {
+		cmd.Stdin = bytes.NewReader(in)
+	}
 	// The worker leads a process group of its own, so that stopping it
 	// stops whatever it started too, and it dies with this process.
 	cmd.SysProcAttr = workerProcAttr()
@@ -169,6 +187,11 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	}
 	if err := cmd.Start(); err != nil {
 		return false, &ExitError{Device: c.Device, Status: -1, Err: err}
+	}
+	if beats != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go feedBeats(beats, in, r.OrphanAfter/4, done)
 	}
 	log := r.Log.With().Str("worker", c.Device).Int("pid", cmd.Process.Pid).Logger()
 	tail := make(chan string, 1)
@@ -197,6 +220,9 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	var ee *exec.ExitError
 	if errors.As(waitErr, &ee) {
 		e.Status = ee.ExitCode()
+		if e.Status == ExitOrphaned && e.Err == nil {
+			e.Err = ErrOrphaned
+		}
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			e.Signal = ws.Signal().String()
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,10 @@ func TestMain(m *testing.M) {
 }
 
 func fakeWorker(mode string) {
-	spec, err := ReadSpec(os.Stdin)
+	spec, err := Open(os.Stdin, func(why string) {
+		fmt.Fprintln(os.Stderr, `{"level":"error","message":"orphaned","error":`+strconv.Quote(why)+`}`)
+		os.Exit(ExitOrphaned)
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, `{"level":"error","message":"bad spec","error":"`+err.Error()+`"}`)
 		os.Exit(1)
@@ -46,6 +50,13 @@ func fakeWorker(mode string) {
 	case "hang":
 		fmt.Println(`{"type":"training_start"}`)
 		time.Sleep(time.Minute)
+	case "orphan": // what a worker whose server went quiet does
+		fmt.Println(`{"type":"training_start"}`)
+		os.Exit(ExitOrphaned)
+	case "slow": // trains for a second, writing nothing in between
+		fmt.Println(`{"type":"training_start"}`)
+		time.Sleep(time.Second)
+		fmt.Println(`{"type":"training_complete"}`)
 	case "nodevice": // what gorgonia.org/cu's init does without a GPU: a line on stdout, exit 1
 		fmt.Println(`Error in initialization, please refer to "https://docs.nvidia.com/cuda/cuda-driver-api/group__CUDA__INITIALIZE.html" for details on: NoDevice`)
 		os.Exit(1)

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -45,6 +44,13 @@ type Spec struct {
 	// FallbackReason is set by the Runner when a GPU worker could not run
 	// the job and the CPU worker took it; training_start carries it.
 	FallbackReason string `json:"fallback_reason,omitempty"`
+
+	// OrphanAfterMS, set by a Runner with OrphanAfter, says that the
+	// server writes a newline on the worker's stdin, after the spec, at
+	// least every OrphanAfterMS/4 milliseconds; a worker that hears none
+	// for OrphanAfterMS stops itself (see Open). 0: stdin ends after the
+	// spec and means nothing.
+	OrphanAfterMS int64 `json:"orphan_after_ms,omitempty"`
 }
 
 // Forecast is what a forecast job predicts.
@@ -94,32 +100,35 @@ func (s Spec) Dataset() string {
 }
 
 // ReadSpec decodes the one spec a worker reads, refusing unknown fields and
-// a run request that does not validate.
+// a run request that does not validate. Workers call Open, which also
+// watches for the server's beats.
 func ReadSpec(r io.Reader) (Spec, error) {
-	var s Spec
-	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, fmt.Errorf("worker: reading the job spec: %w", err)
-	}
+	s, _, err := decodeSpec(r)
+	return s, err
+}
+
+func (s Spec) validate() error {
 	if (s.Run == nil) == (s.Forecast == nil) {
-		return s, fmt.Errorf("worker: the job spec needs exactly one of run and forecast")
+		return fmt.Errorf("worker: the job spec needs exactly one of run and forecast")
 	}
 	if s.Run != nil {
 		if err := s.Run.Validate(); err != nil {
-			return s, fmt.Errorf("worker: %w", err)
+			return fmt.Errorf("worker: %w", err)
 		}
 	}
 	if s.Dataset() == "" {
-		return s, fmt.Errorf("worker: the job spec names no dataset")
+		return fmt.Errorf("worker: the job spec names no dataset")
 	}
 	if d := s.Data; d != nil {
 		switch {
 		case d.Name != s.Dataset():
-			return s, fmt.Errorf("worker: the job spec's data is dataset %q, its %s names %q", d.Name, s.Kind(), s.Dataset())
+			return fmt.Errorf("worker: the job spec's data is dataset %q, its %s names %q", d.Name, s.Kind(), s.Dataset())
 		case !hashPattern.MatchString(d.Hash):
-			return s, fmt.Errorf("worker: the job spec's data hash %q is not a hex SHA-256", d.Hash)
+			return fmt.Errorf("worker: the job spec's data hash %q is not a hex SHA-256", d.Hash)
 		}
 	}
-	return s, nil
+	if s.OrphanAfterMS < 0 {
+		return fmt.Errorf("worker: the job spec's orphan_after_ms is negative (%d)", s.OrphanAfterMS)
+	}
+	return nil
 }

@@ -32,7 +32,11 @@ func main() {
 }
 
 func run(ctx context.Context, log zerolog.Logger) error {
-	spec, err := worker.ReadSpec(os.Stdin)
+	spec, err := worker.Open(os.Stdin, func(why string) {
+		// Exiting frees the device's memory with the process's context.
+		log.Error().Str("why", why).Msg("worker: stopping; its server will hand the job to another attempt")
+		os.Exit(worker.ExitOrphaned)
+	})
 	if err != nil {
 		return err
 	}

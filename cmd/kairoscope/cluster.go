@@ -135,6 +135,9 @@ func (f *agentFlags) agent(e *env, l *runlog.Log, runner *worker.Runner, dataDir
 	if err != nil {
 		return nil, err
 	}
+	// The workers stop themselves when this agent goes quiet for as long
+	// as its lease: from then on another agent may run their jobs.
+	runner.OrphanAfter = l.Config().Lease
 	classes := []string{runlog.ClassAny, runlog.ClassCPU}
 	if runner.GPU != nil {
 		classes = []string{runlog.ClassGPU, runlog.ClassAny, runlog.ClassCPU}

@@ -59,6 +59,7 @@ func TestFaults(t *testing.T) {
 		t.Run(nb.name, func(t *testing.T) {
 			t.Run("agent killed", func(t *testing.T) { testAgentKilled(t, nb.path) })
 			t.Run("agent paused", func(t *testing.T) { testAgentPaused(t, nb.path) })
+			t.Run("agent paused alone", func(t *testing.T) { testAgentPausedAlone(t, nb.path) })
 			t.Run("agent partitioned", func(t *testing.T) { testAgentPartitioned(t, nb.path) })
 			t.Run("nats server", func(t *testing.T) { testNATSFaults(t, nb.path) })
 			t.Run("replicas", func(t *testing.T) { testReplicas(t, nb.path) })
@@ -180,25 +181,67 @@ func testAgentKilled(t *testing.T, natsBin string) {
 }
 
 // testAgentPaused stops the agent running a run (SIGSTOP) for longer than
-// its lease: the run goes to another agent as attempt 2. Resumed, the old
-// agent finds itself fenced, stops its worker, and writes and acknowledges
-// nothing: no message of attempt 1 lands after that, and the job's message
-// stays queued for attempt 2.
+// its lease: its worker, hearing no beat from it, stops itself at the lease,
+// and the run goes to another agent as attempt 2. Resumed, the old agent
+// finds its worker gone and the run another attempt's, and writes and
+// acknowledges nothing: no message of attempt 1 lands after that, and the
+// job's message stays queued for attempt 2.
 func testAgentPaused(t *testing.T, natsBin string) {
 	c := startCluster(t, natsBin, clusterSpec{lease: faultLease, maxRetries: 2, agents: agents("a", "b")})
 	addr := c.addr(-1)
-	id, full, h, zombie := c.startRun(t, runLonger)
+	id, full, h, orphan := c.startRun(t, runLonger)
 	stopped := time.Now()
 	h.signal(t, syscall.SIGSTOP)
+	// Before SIGCONT: the worker stops by itself, not when its agent wakes.
+	gone := c.watch.waitGone(t, orphan, stopped, faultLease+stopWait)
+	if gone < faultLease/2 {
+		t.Errorf("the paused agent's worker was gone %v after SIGSTOP, well before the %v lease: beats missed while the agent ran?", gone, faultLease)
+	}
 	second := full.waitFor(t, id, attemptWait, "a message of attempt 2", ofAttempt(2))
 	full.waitFor(t, id, firstEpochWait, "an epoch of attempt 2", isEpoch(2))
 	resumed := time.Now()
 	h.signal(t, syscall.SIGCONT)
-	h.waitLogged(t, stopWait, "agent: stopped the worker of a run it no longer holds", func(e logEntry) bool { return e.str("run_id") == id })
-	gone := c.watch.waitGone(t, zombie, resumed, stopWait)
+	waitOrphaned(t, h, orphan)
 	checkLeftBehind(t, c, addr, full, id, h, resumed, "the paused agent resumed")
-	t.Logf("figures: SIGSTOP → attempt 2's first message %s; SIGCONT → the old worker gone %v",
-		secs(stopped, second.at), gone.Round(time.Millisecond))
+	t.Logf("figures: SIGSTOP → the old worker gone %v, attempt 2's first message %s",
+		gone.Round(time.Millisecond), secs(stopped, second.at))
+}
+
+// testAgentPausedAlone pauses the only agent past its lease: its worker
+// stops itself, and resumed, the agent hands the run back to the queue and
+// takes it again as attempt 2, which completes.
+func testAgentPausedAlone(t *testing.T, natsBin string) {
+	c := startCluster(t, natsBin, clusterSpec{lease: faultLease, maxRetries: 2, agents: agents("a")})
+	addr := c.addr(-1)
+	id, full, h, orphan := c.startRun(t, runSmall)
+	stopped := time.Now()
+	h.signal(t, syscall.SIGSTOP)
+	gone := c.watch.waitGone(t, orphan, stopped, faultLease+stopWait)
+	time.Sleep(faultLease / 2) // past the lease, as seen by NATS's AckWait too
+	h.signal(t, syscall.SIGCONT)
+	waitOrphaned(t, h, orphan)
+	end := full.waitEnd(t, id, runEndWait)
+	log := checkRunLog(t, full, id, true)
+	if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
+		t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
+	}
+	r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
+	// Handed back, as at a shutdown: not a retry, which counts job failures.
+	if r.Attempt != 2 || r.Retries != 0 || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "was frozen past its lease") {
+		t.Errorf("record %+v, want attempt 2, no retry, a note saying why", r)
+	}
+	t.Logf("figures: SIGSTOP → the worker gone %v; the run completed as attempt %d", gone.Round(time.Millisecond), r.Attempt)
+}
+
+// waitOrphaned waits for the resumed agent h to relay its worker's last log
+// line: the worker stopped itself, hearing no beat (worker.Open).
+func waitOrphaned(t *testing.T, h *agentProc, worker []workerProc) {
+	t.Helper()
+	h.waitLogged(t, stopWait, "worker log", func(e logEntry) bool {
+		entry, _ := e["entry"].(map[string]any)
+		pid, _ := e["pid"].(float64)
+		return entry["message"] == "worker: stopping; its server will hand the job to another attempt" && int(pid) == worker[0].pid
+	})
 }
 
 // checkLeftBehind checks a run that old, the agent of its attempt 1, lost
