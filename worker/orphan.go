@@ -1,10 +1,10 @@
 package worker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -18,17 +18,20 @@ const ExitOrphaned = 75
 // than Runner.OrphanAfter, so it stopped rather than train on for nobody.
 var ErrOrphaned = errors.New("the worker stopped itself: no beat from its server within the lease")
 
+// BeatFD is the file descriptor a worker reads its server's beats on.
+const BeatFD = 3
+
 // Open reads the job spec from a worker's stdin as ReadSpec does and, when
-// the spec sets OrphanAfterMS, watches the rest of stdin for the server's
-// beats (Runner.OrphanAfter): when none comes for that long, or the server's
-// end of the pipe closes, orphaned is called once, from another goroutine,
-// with what happened. Workers exit there with ExitOrphaned.
+// the spec sets OrphanAfterMS, watches descriptor BeatFD for the server's
+// beats (Runner.OrphanAfter): when none comes for that long, or the
+// server's end of that pipe closes, orphaned is called once, from another
+// goroutine, with what happened. Workers exit there with ExitOrphaned.
 func Open(stdin io.Reader, orphaned func(why string)) (Spec, error) {
-	s, rest, err := decodeSpec(stdin)
+	s, err := ReadSpec(stdin)
 	if err != nil || s.OrphanAfterMS <= 0 {
 		return s, err
 	}
-	watchBeats(rest, time.Duration(s.OrphanAfterMS)*time.Millisecond, orphaned)
+	watchBeats(os.NewFile(BeatFD, "beats"), time.Duration(s.OrphanAfterMS)*time.Millisecond, orphaned)
 	return s, nil
 }
 
@@ -51,25 +54,22 @@ func watchBeats(r io.Reader, after time.Duration, orphaned func(why string)) {
 			select {
 			case err := <-beats:
 				if err != nil {
-					orphaned(fmt.Sprintf("the server closed the worker's stdin (%v)", err))
+					orphaned(fmt.Sprintf("the server closed its end of the beats pipe (%v)", err))
 					return
 				}
 				t.Reset(after)
 			case <-t.C:
-				orphaned(fmt.Sprintf("no beat from the server on stdin for %v (it is frozen, hung or cut off)", after))
+				orphaned(fmt.Sprintf("no beat from the server for %v (it is frozen, hung or cut off)", after))
 				return
 			}
 		}
 	}()
 }
 
-// feedBeats writes spec, a newline, then a newline every every until done
-// closes or a write fails (the worker exited), and closes w.
-func feedBeats(w io.WriteCloser, spec []byte, every time.Duration, done <-chan struct{}) {
+// feedBeats writes a newline on w every every until done closes or a write
+// fails (the worker exited), and closes w.
+func feedBeats(w io.WriteCloser, every time.Duration, done <-chan struct{}) {
 	defer w.Close()
-	if _, err := w.Write(append(spec, '\n')); err != nil {
-		return
-	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -82,15 +82,4 @@ func feedBeats(w io.WriteCloser, spec []byte, every time.Duration, done <-chan s
 			}
 		}
 	}
-}
-
-// decodeSpec is ReadSpec, also returning what follows the spec on r.
-func decodeSpec(r io.Reader) (Spec, io.Reader, error) {
-	var s Spec
-	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, nil, fmt.Errorf("worker: reading the job spec: %w", err)
-	}
-	return s, io.MultiReader(dec.Buffered(), r), s.validate()
 }

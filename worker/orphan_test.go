@@ -22,18 +22,32 @@ func TestBeatsKeepAWorkerAlive(t *testing.T) {
 	}
 }
 
+// Beats leave stdin alone: it still ends after the spec, so a worker that
+// reads it to its end goes on.
+func TestBeatsLeaveStdinEndingAfterTheSpec(t *testing.T) {
+	r := runner("toeof", "")
+	r.OrphanAfter = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msgs, err := collect(t, r, ctx, DeviceCPU)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%v %v", msgs, err)
+	}
+}
+
 // startOrphan starts the fake worker in mode with a spec asking for beats
-// every orphanAfter/4 and a stdin pipe the test holds, as a frozen server's
-// would be: open, silent.
+// every orphanAfter/4, and returns the beats pipe's end the test holds, as
+// a frozen server's would be: open, silent.
 func startOrphan(t *testing.T, mode string, orphanAfter time.Duration) (*exec.Cmd, *os.File) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "FAKE_WORKER="+mode)
+	cmd.Stdin = strings.NewReader(`{"run":{"dataset":"bike"},"orphan_after_ms":` + strconv.FormatInt(orphanAfter.Milliseconds(), 10) + "}")
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdin = pr
+	cmd.ExtraFiles = []*os.File{pr}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -41,10 +55,6 @@ func startOrphan(t *testing.T, mode string, orphanAfter time.Duration) (*exec.Cm
 	}
 	pr.Close()
 	t.Cleanup(func() { cmd.Process.Kill(); pw.Close() })
-	spec := `{"run":{"dataset":"bike"},"orphan_after_ms":` + strconv.FormatInt(orphanAfter.Milliseconds(), 10) + "}\n"
-	if _, err := pw.WriteString(spec); err != nil {
-		t.Fatal(err)
-	}
 	return cmd, pw
 }
 
@@ -67,20 +77,20 @@ func waitOrphaned(t *testing.T, cmd *exec.Cmd, want string) time.Duration {
 // ExitOrphaned, however busy it is.
 func TestAWorkerStopsWithoutBeats(t *testing.T) {
 	cmd, _ := startOrphan(t, "hang", 300*time.Millisecond)
-	if took := waitOrphaned(t, cmd, "no beat from the server on stdin for 300ms"); took < 250*time.Millisecond || took > 10*time.Second {
+	if took := waitOrphaned(t, cmd, "no beat from the server for 300ms"); took < 250*time.Millisecond || took > 10*time.Second {
 		t.Errorf("it stopped after %v, want about 300 ms", took)
 	}
 }
 
-// A beat restarts the clock; the end of stdin (the server's end closed)
-// stops the worker at once.
-func TestAWorkerStopsWhenItsStdinCloses(t *testing.T) {
+// A beat restarts the clock; the server's end of the pipe closing stops
+// the worker at once.
+func TestAWorkerStopsWhenItsBeatsPipeCloses(t *testing.T) {
 	cmd, pw := startOrphan(t, "hang", 10*time.Second)
 	time.Sleep(100 * time.Millisecond)
 	pw.WriteString("\n")
 	pw.Close()
-	if took := waitOrphaned(t, cmd, "the server closed the worker's stdin"); took > 5*time.Second {
-		t.Errorf("it stopped %v after its stdin closed, want at once (its limit was 10 s)", took)
+	if took := waitOrphaned(t, cmd, "the server closed its end of the beats pipe"); took > 5*time.Second {
+		t.Errorf("it stopped %v after the pipe closed, want at once (its limit was 10 s)", took)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -55,8 +56,8 @@ type Runner struct {
 	LogLines int
 	// OrphanAfter, when positive, has every worker stop itself (exit
 	// status ExitOrphaned, an *ExitError matching ErrOrphaned) once this
-	// process has not written to its stdin for that long: Run writes a
-	// beat every OrphanAfter/4. An agent sets it to its lease, so that
+	// process has not written on its descriptor BeatFD for that long: Run
+	// writes a beat every OrphanAfter/4. An agent sets it to its lease, so that
 	// the workers of an agent frozen past its lease (SIGSTOP, a hung
 	// host) stop when another agent may take their runs, rather than
 	// train on, holding a CPU or a GPU's memory, for output nobody reads.
@@ -154,13 +155,16 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	}
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Env = append(cmd.Environ(), c.Env...)
-	var beats io.WriteCloser
+	cmd.Stdin = bytes.NewReader(in)
+	var beats *os.File
 	if r.OrphanAfter > 0 {
-		if beats, err = cmd.StdinPipe(); err != nil {
+		// On a descriptor of their own: stdin still ends after the spec,
+		// for a worker that reads it to its end.
+		pr, pw, err := os.Pipe()
+		if err != nil {
 			return false, err
 		}
-	} else {
-		cmd.Stdin = bytes.NewReader(in)
+		cmd.ExtraFiles, beats = []*os.File{pr}, pw
 	}
 	// The worker leads a process group of its own, so that stopping it
 	// stops whatever it started too, and it dies with this process.
@@ -185,13 +189,20 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	if err != nil {
 		return false, err
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	for _, f := range cmd.ExtraFiles {
+		f.Close() // the worker's end, now the worker's alone
+	}
+	if err != nil {
+		if beats != nil {
+			beats.Close()
+		}
 		return false, &ExitError{Device: c.Device, Status: -1, Err: err}
 	}
 	if beats != nil {
 		done := make(chan struct{})
 		defer close(done)
-		go feedBeats(beats, in, r.OrphanAfter/4, done)
+		go feedBeats(beats, r.OrphanAfter/4, done)
 	}
 	log := r.Log.With().Str("worker", c.Device).Int("pid", cmd.Process.Pid).Logger()
 	tail := make(chan string, 1)

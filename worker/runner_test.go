@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -53,6 +54,11 @@ func fakeWorker(mode string) {
 	case "orphan": // what a worker whose server went quiet does
 		fmt.Println(`{"type":"training_start"}`)
 		os.Exit(ExitOrphaned)
+	case "toeof": // reads stdin to its end first, as json.load(sys.stdin) does
+		if _, err := io.ReadAll(os.Stdin); err != nil {
+			os.Exit(1)
+		}
+		fmt.Println(`{"type":"training_complete"}`)
 	case "slow": // trains for a second, writing nothing in between
 		fmt.Println(`{"type":"training_start"}`)
 		time.Sleep(time.Second)

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -46,10 +47,9 @@ type Spec struct {
 	FallbackReason string `json:"fallback_reason,omitempty"`
 
 	// OrphanAfterMS, set by a Runner with OrphanAfter, says that the
-	// server writes a newline on the worker's stdin, after the spec, at
-	// least every OrphanAfterMS/4 milliseconds; a worker that hears none
-	// for OrphanAfterMS stops itself (see Open). 0: stdin ends after the
-	// spec and means nothing.
+	// server writes a newline on the worker's descriptor BeatFD at least
+	// every OrphanAfterMS/4 milliseconds; a worker that hears none for
+	// OrphanAfterMS stops itself (see Open). 0: no beats, no descriptor.
 	OrphanAfterMS int64 `json:"orphan_after_ms,omitempty"`
 }
 
@@ -103,8 +103,13 @@ func (s Spec) Dataset() string {
 // a run request that does not validate. Workers call Open, which also
 // watches for the server's beats.
 func ReadSpec(r io.Reader) (Spec, error) {
-	s, _, err := decodeSpec(r)
-	return s, err
+	var s Spec
+	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("worker: reading the job spec: %w", err)
+	}
+	return s, s.validate()
 }
 
 func (s Spec) validate() error {
