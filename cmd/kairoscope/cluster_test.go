@@ -83,6 +83,10 @@ type clusterSpec struct {
 	maxRetries int // --max-retries
 	replicas   int // serve replicas, 1 by default; a balancer in front of 2 or more
 	agents     []agentSpec
+	// natsNodes3 runs a three-node NATS cluster (deploy/nats/nats.conf),
+	// the log's streams and buckets replicated on all three; else one
+	// nats-server.
+	natsNodes3 bool
 }
 
 type agentSpec struct {
@@ -95,7 +99,9 @@ type agentSpec struct {
 // cluster is a running deployment.
 type cluster struct {
 	spec    clusterSpec
-	nats    *natsServer
+	nats    *natsServer   // the one nats-server, or the cluster's first node
+	nodes   []*natsServer // the cluster's nodes (natsNodes3)
+	natsURL string        // what serve replicas and agents connect to
 	serves  []*server
 	names   []string // the replicas' names, s1, s2, …
 	lb      *balancer
@@ -110,7 +116,13 @@ func startCluster(t *testing.T, bin string, spec clusterSpec, watchExtra ...stri
 	t.Helper()
 	c := &cluster{spec: spec, agents: map[string]*agentProc{}, links: map[string]*link{}, started: time.Now()}
 	c.watch = watchWorkers(t, watchExtra...)
-	c.nats = startNATS(t, bin)
+	if spec.natsNodes3 {
+		c.nodes, c.natsURL = startNATSCluster(t, bin)
+		c.nats = c.nodes[0]
+	} else {
+		c.nats = startNATS(t, bin)
+		c.natsURL = c.nats.URL()
+	}
 	spec.replicas = max(spec.replicas, 1)
 	addrs := map[string]string{}
 	for i := range spec.replicas {
@@ -124,21 +136,25 @@ func startCluster(t *testing.T, bin string, spec clusterSpec, watchExtra ...stri
 		c.lb = startBalancer(t, c.names, addrs)
 	}
 	for _, a := range spec.agents {
-		url := c.nats.URL()
+		url := c.natsURL
 		if a.partitioned {
 			c.links[a.name] = startLink(t, strings.TrimPrefix(url, "nats://"))
 			url = c.links[a.name].URL()
 		}
 		c.agents[a.name] = startAgent(t, url, a.name, a.env, a.args...)
 	}
-	t.Logf("cluster up in %v: nats-server %s, %d replicas, %d agents, lease %v", time.Since(c.started).Round(time.Millisecond),
-		c.nats.version, len(c.serves), len(c.agents), spec.lease)
+	t.Logf("cluster up in %v: nats-server %s ×%d, %d replicas, %d agents, lease %v", time.Since(c.started).Round(time.Millisecond),
+		c.nats.version, max(len(c.nodes), 1), len(c.serves), len(c.agents), spec.lease)
 	return c
 }
 
 func (c *cluster) serveArgs() []string {
-	return []string{"--nats", c.nats.URL(), "--local-agent=false", "--lease", c.spec.lease.String(),
+	args := []string{"--nats", c.natsURL, "--local-agent=false", "--lease", c.spec.lease.String(),
 		"--max-retries", strconv.Itoa(c.spec.maxRetries)}
+	if c.spec.natsNodes3 {
+		args = append(args, "--nats-replicas", "3")
+	}
+	return args
 }
 
 // restartReplica starts replica i again on the same NATS (after a kill)

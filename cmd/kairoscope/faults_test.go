@@ -15,6 +15,7 @@ package main
 // Debian's when it is installed. They take minutes: skipped under -short.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 const (
@@ -62,6 +66,7 @@ func TestFaults(t *testing.T) {
 			t.Run("agent paused alone", func(t *testing.T) { testAgentPausedAlone(t, nb.path) })
 			t.Run("agent partitioned", func(t *testing.T) { testAgentPartitioned(t, nb.path) })
 			t.Run("nats server", func(t *testing.T) { testNATSFaults(t, nb.path) })
+			t.Run("nats node killed", func(t *testing.T) { testNATSNodeKilled(t, nb.path) })
 			t.Run("replicas", func(t *testing.T) { testReplicas(t, nb.path) })
 		})
 	}
@@ -79,7 +84,7 @@ func checkSecondAttempt(t *testing.T, c *cluster, addr func() string, full *foll
 		t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
 	}
 	var late []uint64
-	for _, m := range storedLog(t, c.nats.URL(), id) {
+	for _, m := range storedLog(t, c.natsURL, id) {
 		if m.attempt == 1 && m.stored.After(since) {
 			late = append(late, m.seq)
 		}
@@ -254,7 +259,7 @@ func checkLeftBehind(t *testing.T, c *cluster, addr func() string, full *followe
 	if r := getRecord(t, addr(), id); r.State != "running" || r.Attempt != 2 {
 		t.Fatalf("record %+v after %s, want attempt 2 still running", r, how)
 	}
-	if !jobQueued(t, c.nats.URL(), id) {
+	if !jobQueued(t, c.natsURL, id) {
 		t.Errorf("run %s's job message is gone while attempt 2 runs: %s and acknowledged it", id, how)
 	}
 	end := full.waitEnd(t, id, runEndWait)
@@ -262,7 +267,7 @@ func checkLeftBehind(t *testing.T, c *cluster, addr func() string, full *followe
 	if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1, 2}) {
 		t.Errorf("ended with %s after attempts %v, want training_complete after [1 2]", end, log.attempts)
 	}
-	for _, m := range storedLog(t, c.nats.URL(), id) {
+	for _, m := range storedLog(t, c.natsURL, id) {
 		if m.attempt == 1 && m.stored.After(since) {
 			t.Errorf("seq %d of attempt 1 stored %v after %s", m.seq, m.stored.Sub(since), how)
 		}
@@ -270,6 +275,104 @@ func checkLeftBehind(t *testing.T, c *cluster, addr func() string, full *followe
 	r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
 	if r.Attempt != 2 || r.Retries != 1 || r.Agent == old.name {
 		t.Errorf("record %+v, want attempt 2, retries 1, on the other agent", r)
+	}
+}
+
+// testNATSNodeKilled SIGKILLs, mid-run, the node of a three-node NATS
+// cluster (deploy/nats/nats.conf, the log replicated on all three) that
+// leads the run's events stream: the two left elect a new leader, the
+// agent's appends wait for it, and the run goes on as attempt 1 with no gap
+// and completes; the node, started again on its store, catches up.
+func testNATSNodeKilled(t *testing.T, natsBin string) {
+	// Longer than an election after a leader's death (seconds: its
+	// followers first wait out their heartbeats), as the 60 s default is.
+	const lease = 20 * time.Second
+	c := startCluster(t, natsBin, clusterSpec{lease: lease, maxRetries: 1, natsNodes3: true, agents: agents("a", "b")})
+	addr := c.addr(-1)
+	id, full, _, _ := c.startRun(t, runLonger)
+	was := streamLeader(t, c.natsURL, "KAIRO_EVENTS", "")
+	var node *natsServer
+	for _, n := range c.nodes {
+		if n.name == was {
+			node = n
+		}
+	}
+	if node == nil {
+		t.Fatalf("the events stream's leader %q is none of the nodes", was)
+	}
+	killed := time.Now()
+	node.kill(t)
+	next := full.waitFor(t, id, attemptWait, "a message after the kill", func(m runMsg) bool { return m.at.After(killed) })
+	now := streamLeader(t, c.natsURL, "KAIRO_EVENTS", was)
+	end := full.waitEnd(t, id, runEndWait)
+	log := checkRunLog(t, full, id, true)
+	if end.Type != "training_complete" || !slices.Equal(log.attempts, []int{1}) {
+		t.Errorf("ended with %s after attempts %v, want training_complete, attempt 1 only", end, log.attempts)
+	}
+	r := waitRecord(t, addr(), id, mirrorWait, "completed", func(r runRecord) bool { return r.State == "completed" })
+	if r.Attempt != 1 || r.Retries != 0 {
+		t.Errorf("record %+v, want attempt 1, no retry", r)
+	}
+	restarted := time.Now()
+	node.start(t)
+	caught := waitCurrent(t, c.natsURL, "KAIRO_EVENTS", was)
+	t.Logf("figures: %s killed (leader of the events stream) → next message %s, new leader %s; restarted → current again %s",
+		was, secs(killed, next.at), now, secs(restarted, caught))
+}
+
+// streamLeader waits until stream has a leader other than not, and returns
+// its name.
+func streamLeader(t *testing.T, url, stream, not string) string {
+	t.Helper()
+	var leader string
+	waitStreamInfo(t, url, stream, "a leader other than "+not, func(info *jetstream.StreamInfo) bool {
+		leader = info.Cluster.Leader
+		return leader != "" && leader != not
+	})
+	return leader
+}
+
+// waitCurrent waits until node is a current replica of stream again, and
+// returns when it was seen so.
+func waitCurrent(t *testing.T, url, stream, node string) time.Time {
+	t.Helper()
+	waitStreamInfo(t, url, stream, node+" current", func(info *jetstream.StreamInfo) bool {
+		for _, p := range info.Cluster.Replicas {
+			if p.Name == node && p.Current && !p.Offline {
+				return true
+			}
+		}
+		return info.Cluster.Leader == node
+	})
+	return time.Now()
+}
+
+// waitStreamInfo polls stream's info (through any node of url) until ok
+// accepts it.
+func waitStreamInfo(t *testing.T, url, stream, what string, ok func(*jetstream.StreamInfo) bool) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	deadline := time.Now().Add(attemptWait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		info, err := js.Stream(ctx, stream)
+		var si *jetstream.StreamInfo
+		if err == nil {
+			si, err = info.Info(ctx)
+		}
+		cancel()
+		if err == nil && si.Cluster != nil && ok(si) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s: no %s within %v (last: %v)", stream, what, attemptWait, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -464,7 +567,7 @@ func testReplicas(t *testing.T, natsBin string) {
 		if end.Type != "training_error" || !strings.Contains(end.Error, "cancelled before it started") || len(log.msgs) != 1 {
 			t.Errorf("log %s, want only a training_error saying it was cancelled before it started", summary(log.msgs))
 		}
-		if jobQueued(t, c.nats.URL(), id) {
+		if jobQueued(t, c.natsURL, id) {
 			t.Errorf("the cancelled run's job is still queued")
 		}
 		waitRecord(t, s1(), id, mirrorWait, "cancelled", func(r runRecord) bool { return r.State == "cancelled" })

@@ -10,6 +10,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"os"
@@ -19,6 +20,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // debianNATS is where Debian's nats-server package (2.9.10 in bookworm)
@@ -62,6 +66,11 @@ type natsServer struct {
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	exited  chan struct{}
+
+	// A node of a cluster (startNATSCluster): its name, the arguments and
+	// environment it runs with besides -a and -p, and the clients' token.
+	name, token string
+	args, env   []string
 }
 
 // startNATS starts bin on a free loopback port with a fresh store and
@@ -91,13 +100,90 @@ func freePort(t *testing.T) int {
 }
 
 // URL is the server's client URL.
-func (ns *natsServer) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(ns.port) }
+func (ns *natsServer) URL() string {
+	if ns.token != "" {
+		return "nats://" + ns.token + "@127.0.0.1:" + strconv.Itoa(ns.port)
+	}
+	return "nats://127.0.0.1:" + strconv.Itoa(ns.port)
+}
+
+// clusterConf is the NATS configuration deploy/ ships, one node's.
+const clusterConf = "../../deploy/nats/nats.conf"
+
+// startNATSCluster starts a three-node cluster of bin, each node running
+// deploy/nats/nats.conf as shipped, with the environment and --routes the
+// deployment guide gives it (on loopback: ports of its own), and waits
+// until all are ready. It returns the nodes and the clients' URL list.
+func startNATSCluster(t *testing.T, bin string) ([]*natsServer, string) {
+	t.Helper()
+	const token = "fault-token"
+	nodes := make([]*natsServer, 3)
+	routePorts := make([]int, 3)
+	var routes []string
+	for i := range nodes {
+		routePorts[i] = freePort(t)
+		routes = append(routes, "nats-route://127.0.0.1:"+strconv.Itoa(routePorts[i]))
+	}
+	var urls []string
+	for i := range nodes {
+		ns := &natsServer{bin: bin, store: t.TempDir(), port: freePort(t), logs: &syncBuffer{}, token: token,
+			name: "nats-" + strconv.Itoa(i+1)}
+		ns.env = []string{"NATS_NODE=" + ns.name, "NATS_STORE=" + ns.store, "NATS_TOKEN=" + token}
+		ns.args = []string{"--config", clusterConf, "--routes", strings.Join(routes, ","),
+			"--cluster", "nats://127.0.0.1:" + strconv.Itoa(routePorts[i]), "-m", strconv.Itoa(freePort(t))}
+		nodes[i] = ns
+		urls = append(urls, ns.URL())
+	}
+	for _, ns := range nodes {
+		ns.start(t) // ready for clients before its routes are up
+		t.Cleanup(func() {
+			ns.stop()
+			if t.Failed() {
+				t.Logf("%s log (last %d lines):\n%s", ns.name, serverLogTail, ns.logs.tail(serverLogTail))
+			}
+		})
+	}
+	url := strings.Join(urls, ",")
+	waitJetStream(t, url)
+	return nodes, url
+}
+
+// waitJetStream waits until the cluster at url has elected its JetStream
+// meta leader and answers account requests, as the deployment guide has
+// the nodes up before serve starts.
+func waitJetStream(t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	deadline := time.Now().Add(natsReadyWait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the NATS cluster's JetStream not ready within %v: %v", natsReadyWait, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
 
 // start runs the server on its port and store, and waits until it is
 // ready for clients (its store recovered).
 func (ns *natsServer) start(t *testing.T) {
 	t.Helper()
-	ns.cmd = exec.Command(ns.bin, "-js", "-sd", ns.store, "-a", "127.0.0.1", "-p", strconv.Itoa(ns.port))
+	args := ns.args
+	if args == nil {
+		args = []string{"-js", "-sd", ns.store}
+	}
+	ns.cmd = exec.Command(ns.bin, append(args, "-a", "127.0.0.1", "-p", strconv.Itoa(ns.port))...)
+	ns.cmd.Env = append(os.Environ(), ns.env...)
 	ns.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr, err := ns.cmd.StderrPipe()
 	if err != nil {
