@@ -153,22 +153,32 @@ func startNATSCluster(t *testing.T, bin string) ([]*natsServer, string) {
 // the nodes up before serve starts.
 func waitJetStream(t *testing.T, url string) {
 	t.Helper()
+	pollJetStream(t, url, natsReadyWait, "the NATS cluster's JetStream ready", func(ctx context.Context, js jetstream.JetStream) error {
+		_, err := js.AccountInfo(ctx)
+		return err
+	})
+}
+
+// pollJetStream calls try through a connection to url (any node) every
+// 200 ms until it returns nil, failing the test after d.
+func pollJetStream(t *testing.T, url string, d time.Duration, what string, try func(context.Context, jetstream.JetStream) error) {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	deadline := time.Now().Add(natsReadyWait)
+	deadline := time.Now().Add(d)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := js.AccountInfo(ctx)
+		err := try(ctx, js)
 		cancel()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the NATS cluster's JetStream not ready within %v: %v", natsReadyWait, err)
+			t.Fatalf("no %s within %v: %v", what, d, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
