@@ -56,9 +56,9 @@ type Runner struct {
 	LogLines int
 	// OrphanAfter, when positive, has every worker stop itself (exit
 	// status ExitOrphaned, an *ExitError matching ErrOrphaned) once this
-	// process has not written on its descriptor BeatFD for that long: Run
-	// writes a beat every OrphanAfter/4. An agent sets it to its lease, so that
-	// the workers of an agent frozen past its lease (SIGSTOP, a hung
+	// process has not written on its descriptor BeatFD for that long:
+	// Run writes a beat every OrphanAfter/4. An agent sets it to its
+	// lease, so that the workers of an agent frozen past its lease (SIGSTOP, a hung
 	// host) stop when another agent may take their runs, rather than
 	// train on, holding a CPU or a GPU's memory, for output nobody reads.
 	OrphanAfter time.Duration
@@ -156,16 +156,6 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Env = append(cmd.Environ(), c.Env...)
 	cmd.Stdin = bytes.NewReader(in)
-	var beats *os.File
-	if r.OrphanAfter > 0 {
-		// On a descriptor of their own: stdin still ends after the spec,
-		// for a worker that reads it to its end.
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return false, err
-		}
-		cmd.ExtraFiles, beats = []*os.File{pr}, pw
-	}
 	// The worker leads a process group of its own, so that stopping it
 	// stops whatever it started too, and it dies with this process.
 	cmd.SysProcAttr = workerProcAttr()
@@ -188,6 +178,16 @@ func (r *Runner) exec(ctx context.Context, c Command, spec Spec, emit func([]byt
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return false, err
+	}
+	var beats *os.File
+	if r.OrphanAfter > 0 {
+		// On a descriptor of their own: stdin still ends after the spec,
+		// for a worker that reads it to its end.
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return false, err
+		}
+		cmd.ExtraFiles, beats = []*os.File{pr}, pw
 	}
 	err = cmd.Start()
 	for _, f := range cmd.ExtraFiles {
