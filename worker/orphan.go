@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // ExitOrphaned is the exit status of a worker that stopped itself because
@@ -33,6 +35,15 @@ func Open(stdin io.Reader, orphaned func(why string)) (Spec, error) {
 	}
 	watchBeats(os.NewFile(BeatFD, "beats"), time.Duration(s.OrphanAfterMS)*time.Millisecond, orphaned)
 	return s, nil
+}
+
+// ExitOrphanedWith returns what a worker passes Open: log says why, then the
+// process exits with ExitOrphaned (the device's memory goes with it).
+func ExitOrphanedWith(log zerolog.Logger) func(why string) {
+	return func(why string) {
+		log.Error().Str("why", why).Msg("worker: stopping; its server will hand the job to another attempt")
+		os.Exit(ExitOrphaned)
+	}
 }
 
 // watchBeats calls orphaned when r yields nothing for after, or ends.

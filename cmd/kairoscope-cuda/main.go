@@ -32,11 +32,7 @@ func main() {
 }
 
 func run(ctx context.Context, log zerolog.Logger) error {
-	spec, err := worker.Open(os.Stdin, func(why string) {
-		// Exiting frees the device's memory with the process's context.
-		log.Error().Str("why", why).Msg("worker: stopping; its server will hand the job to another attempt")
-		os.Exit(worker.ExitOrphaned)
-	})
+	spec, err := worker.Open(os.Stdin, worker.ExitOrphanedWith(log))
 	if err != nil {
 		return err
 	}

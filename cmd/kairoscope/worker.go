@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/kairoscope/kairoscope/engine"
 	"github.com/kairoscope/kairoscope/worker"
@@ -16,10 +15,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	spec, err := worker.Open(e.stdin, func(why string) {
-		e.log.Error().Str("why", why).Msg("worker: stopping; its server will hand the job to another attempt")
-		os.Exit(worker.ExitOrphaned)
-	})
+	spec, err := worker.Open(e.stdin, worker.ExitOrphanedWith(e.log))
 	if err != nil {
 		return err
 	}
